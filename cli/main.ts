@@ -1,0 +1,6 @@
+import { type Register, runCli } from "./program.ts";
+
+/** Explicit registry: one line per subcommand file. */
+const registry: Register[] = [];
+
+process.exitCode = await runCli(process.argv.slice(2), registry);
