@@ -15,7 +15,11 @@ export const ENV_VARS: ReadonlyArray<{ name: string; path: Path; secret?: boolea
   { name: "PVE_TOKEN_ID", path: ["pve", "tokenId"], help: "API token id, user@realm!name" },
   { name: "PVE_TOKEN_SECRET", path: ["pve", "tokenSecret"], secret: true, help: "API token secret (UUID)" },
   { name: "PVE_CA_FILE", path: ["pve", "caFile"], help: "PEM CA file the PVE certificate chains to" },
-  { name: "PVE_FINGERPRINT", path: ["pve", "fingerprint"], help: "SHA-256 fingerprint of the PVE certificate" },
+  {
+    name: "PVE_FINGERPRINT",
+    path: ["pve", "fingerprint"],
+    help: "SHA-256 fingerprint of the PVE certificate",
+  },
   { name: "PVE_TIMEOUT_MS", path: ["pve", "timeoutMs"], help: "timeout per API request (default 15000)" },
   { name: "PVE_RETRIES", path: ["pve", "retries"], help: "retries for GET requests (default 3)" },
   { name: "REDIS_URL", path: ["redisUrl"], help: "Redis URL (default redis://127.0.0.1:6379)" },
@@ -33,25 +37,61 @@ export const ENV_VARS: ReadonlyArray<{ name: string; path: Path; secret?: boolea
     path: ["discord", "operatorRoleIds"],
     help: "roles allowed to run changing commands",
   },
-  { name: "DISCORD_VIEWER_ROLE_IDS", path: ["discord", "viewerRoleIds"], help: "roles allowed read-only commands" },
-  { name: "DISCORD_NOTIFY_ROLE_ID", path: ["discord", "notifyRoleId"], help: "role mentioned on start/fail/finish" },
+  {
+    name: "DISCORD_VIEWER_ROLE_IDS",
+    path: ["discord", "viewerRoleIds"],
+    help: "roles allowed read-only commands",
+  },
+  {
+    name: "DISCORD_NOTIFY_ROLE_ID",
+    path: ["discord", "notifyRoleId"],
+    help: "role mentioned on start/fail/finish",
+  },
   { name: "DISCORD_API_BASE", path: ["discord", "apiBase"], help: "Discord API base URL (tests only)" },
-  { name: "MIGRATION_HEADROOM_BYTES", path: ["migration", "headroomBytes"], help: "memory kept free on targets" },
+  {
+    name: "MIGRATION_HEADROOM_BYTES",
+    path: ["migration", "headroomBytes"],
+    help: "memory kept free on targets",
+  },
   { name: "MIGRATION_ORDER", path: ["migration", "order"], help: "smallest-first | largest-first | vmid" },
   { name: "MIGRATION_ON_FAILURE", path: ["migration", "onFailure"], help: "stop | continue" },
-  { name: "MIGRATION_PINNED_TAGS", path: ["migration", "pinnedTags"], help: "tags that keep a guest in place" },
-  { name: "MIGRATION_WITH_LOCAL_DISKS", path: ["migration", "withLocalDisks"], help: "allow local-disk migration" },
-  { name: "MIGRATION_BWLIMIT_KIB", path: ["migration", "bwlimitKiB"], help: "bandwidth limit KiB/s (0 = PVE default)" },
+  {
+    name: "MIGRATION_PINNED_TAGS",
+    path: ["migration", "pinnedTags"],
+    help: "tags that keep a guest in place",
+  },
+  {
+    name: "MIGRATION_WITH_LOCAL_DISKS",
+    path: ["migration", "withLocalDisks"],
+    help: "allow local-disk migration",
+  },
+  {
+    name: "MIGRATION_BWLIMIT_KIB",
+    path: ["migration", "bwlimitKiB"],
+    help: "bandwidth limit KiB/s (0 = PVE default)",
+  },
   { name: "MIGRATION_POLL_INTERVAL_MS", path: ["migration", "pollIntervalMs"], help: "task poll interval" },
-  { name: "MIGRATION_PLAN_TTL_MS", path: ["migration", "planTtlMs"], help: "how long a plan can be confirmed" },
+  {
+    name: "MIGRATION_PLAN_TTL_MS",
+    path: ["migration", "planTtlMs"],
+    help: "how long a plan can be confirmed",
+  },
   { name: "QOS_METHOD", path: ["qos", "method"], help: "icmp | tcp | none" },
   { name: "QOS_INTERVAL_MS", path: ["qos", "intervalMs"], help: "probe interval (default 10)" },
   { name: "QOS_TCP_PORT", path: ["qos", "tcpPort"], help: "TCP port probed (default 22)" },
   { name: "QOS_BASELINE_MS", path: ["qos", "baselineMs"], help: "probe time before migrating" },
   { name: "QOS_TAIL_MS", path: ["qos", "tailMs"], help: "probe time after migrating" },
-  { name: "QOS_REFERENCE_BANDWIDTH_BPS", path: ["qos", "referenceBandwidthBps"], help: "bandwidth graded against" },
+  {
+    name: "QOS_REFERENCE_BANDWIDTH_BPS",
+    path: ["qos", "referenceBandwidthBps"],
+    help: "bandwidth graded against",
+  },
   { name: "QOS_LABELS", path: ["qos", "labels"], help: "en | id (Indonesian grade labels)" },
-  { name: "QOS_ADDRESS_TAG_PREFIX", path: ["qos", "addressTagPrefix"], help: "tag prefix giving a probe address" },
+  {
+    name: "QOS_ADDRESS_TAG_PREFIX",
+    path: ["qos", "addressTagPrefix"],
+    help: "tag prefix giving a probe address",
+  },
   { name: "LOG_LEVEL", path: ["logLevel"], help: "pino level (default info)" },
   { name: "METRICS_PORT", path: ["metricsPort"], help: "port for /metrics and /healthz" },
 ];
@@ -112,7 +152,8 @@ export function loadConfig(sources: ConfigSources): AppConfig {
 
   const parsed = AppConfig.safeParse(tree);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push({ key: envNameFor(issue.path), reason: issue.message });
+    for (const issue of parsed.error.issues)
+      problems.push({ key: envNameFor(issue.path), reason: issue.message });
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return parsed.data;
@@ -133,9 +174,10 @@ export function loadConfigFromProcess(env: NodeJS.ProcessEnv = process.env): App
     try {
       parsedFile = JSON.parse(text);
     } catch (e) {
-      throw new ConfigError([{ key: "PVE_EVACUATE_CONFIG", reason: `${file} is not JSON: ${(e as Error).message}` }]);
+      throw new ConfigError([
+        { key: "PVE_EVACUATE_CONFIG", reason: `${file} is not JSON: ${(e as Error).message}` },
+      ]);
     }
   }
   return loadConfig({ env, file: parsedFile });
 }
-

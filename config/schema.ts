@@ -5,12 +5,15 @@
 import { z } from "zod";
 import { Secret } from "../lib/secret.ts";
 
-const secret = z.string().min(1).transform((v) => new Secret(v));
+const secret = z
+  .string()
+  .min(1)
+  .transform((v) => new Secret(v));
 const port = z.coerce.number().int().min(1).max(65535);
 const positiveMs = z.coerce.number().int().positive();
-const boolFromEnv = z.union([z.boolean(), z.enum(["1", "0", "true", "false", "yes", "no"])]).transform((v) =>
-  typeof v === "boolean" ? v : v === "1" || v === "true" || v === "yes",
-);
+const boolFromEnv = z
+  .union([z.boolean(), z.enum(["1", "0", "true", "false", "yes", "no"])])
+  .transform((v) => (typeof v === "boolean" ? v : v === "1" || v === "true" || v === "yes"));
 const csv = z
   .union([z.array(z.string()), z.string()])
   .transform((v) => (Array.isArray(v) ? v : v.split(",")).map((s) => s.trim()).filter((s) => s.length > 0));
@@ -27,7 +30,9 @@ export const PveConfig = z
     fingerprint: z
       .string()
       .transform((v) => v.replace(/:/g, "").toLowerCase())
-      .pipe(z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 fingerprint (64 hex digits, colons allowed)"))
+      .pipe(
+        z.string().regex(/^[0-9a-f]{64}$/, "must be a SHA-256 fingerprint (64 hex digits, colons allowed)"),
+      )
       .optional(),
     timeoutMs: positiveMs.default(15_000),
     retries: z.coerce.number().int().min(0).max(10).default(3),
@@ -58,7 +63,11 @@ export type DiscordConfig = z.infer<typeof DiscordConfig>;
 
 export const MigrationPolicy = z.object({
   /** Free memory kept on a target after everything planned onto it, in bytes. */
-  headroomBytes: z.coerce.number().int().min(0).default(1024 ** 3),
+  headroomBytes: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1024 ** 3),
   order: z.enum(["smallest-first", "largest-first", "vmid"]).default("smallest-first"),
   onFailure: z.enum(["stop", "continue"]).default("stop"),
   /** Tags that keep a guest where it is. */

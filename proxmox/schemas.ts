@@ -6,7 +6,9 @@
 import { z } from "zod";
 
 /** PVE booleans arrive as 0/1 (sometimes as JSON booleans from newer endpoints). */
-export const PveBool = z.union([z.literal(0), z.literal(1), z.boolean()]).transform((v) => v === 1 || v === true);
+export const PveBool = z
+  .union([z.literal(0), z.literal(1), z.boolean()])
+  .transform((v) => v === 1 || v === true);
 export type PveBool = z.input<typeof PveBool>;
 
 export const GuestType = z.enum(["qemu", "lxc"]);
