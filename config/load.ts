@@ -152,8 +152,12 @@ export function loadConfig(sources: ConfigSources): AppConfig {
 
   const parsed = AppConfig.safeParse(tree);
   if (!parsed.success) {
-    for (const issue of parsed.error.issues)
-      problems.push({ key: envNameFor(issue.path), reason: issue.message });
+    // A secret whose file could not be read is already reported; "missing" on top of it would only confuse.
+    const reported = new Set(problems.map((p) => p.key.replace(/_FILE$/, "")));
+    for (const issue of parsed.error.issues) {
+      const key = envNameFor(issue.path);
+      if (!reported.has(key)) problems.push({ key, reason: issue.message });
+    }
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   return parsed.data;
