@@ -23,6 +23,8 @@ export const ErrorCodes = {
   PveResponseInvalid: "PVE_RESPONSE_INVALID",
   PveTls: "PVE_TLS",
   MigrateNotRetried: "MIGRATE_NOT_RETRIED",
+  AuditChainBroken: "AUDIT_CHAIN_BROKEN",
+  RedisUnreachable: "REDIS_UNREACHABLE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
