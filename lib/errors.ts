@@ -15,6 +15,8 @@ export const ErrorCodes = {
   InvalidInput: "INVALID_INPUT",
   TaskLogUnreadable: "TASK_LOG_UNREADABLE",
   SnapshotMissingPath: "SNAPSHOT_MISSING_PATH",
+  SnapshotInvalid: "SNAPSHOT_INVALID",
+  SnapshotReadOnly: "SNAPSHOT_READ_ONLY",
   PreCheckFailed: "PRECHECK_FAILED",
   EvacuationInProgress: "EVACUATION_IN_PROGRESS",
   PermissionDenied: "PERMISSION_DENIED",
