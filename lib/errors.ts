@@ -27,6 +27,7 @@ export const ErrorCodes = {
   MigrateNotRetried: "MIGRATE_NOT_RETRIED",
   AuditChainBroken: "AUDIT_CHAIN_BROKEN",
   RedisUnreachable: "REDIS_UNREACHABLE",
+  QosProbeUnavailable: "QOS_PROBE_UNAVAILABLE",
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
