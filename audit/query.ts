@@ -70,9 +70,16 @@ export function parseSince(text: string, now: Date): Date {
     // result does not depend on the machine's time zone.
     const hasZone = /(?:Z|[+-]\d{2}:?\d{2})$/i.test(value) && !dateOnly;
     const ms = Date.parse(hasZone || dateOnly ? value.replace(" ", "T") : `${value.replace(" ", "T")}Z`);
-    if (!Number.isNaN(ms)) return new Date(ms);
+    if (!Number.isNaN(ms) && isCalendarDate(value.slice(0, 10))) return new Date(ms);
   }
   throw new UserError(ErrorCodes.InvalidInput, `--since ${JSON.stringify(text)} is not a time.`, SINCE_FORMS);
+}
+
+/** Date.parse rolls 2026-02-30 over into March; a typo should be refused instead. */
+function isCalendarDate(ymd: string): boolean {
+  const [y, m, d] = ymd.split("-").map(Number) as [number, number, number];
+  const date = new Date(Date.UTC(y, m - 1, d));
+  return date.getUTCFullYear() === y && date.getUTCMonth() === m - 1 && date.getUTCDate() === d;
 }
 
 /** One line saying what happened, for the table and CSV. */
