@@ -1,6 +1,7 @@
+import { register as parseTaskLog } from "./parseTaskLog.ts";
 import { type Register, runCli } from "./program.ts";
 
 /** Explicit registry: one line per subcommand file. */
-const registry: Register[] = [];
+const registry: Register[] = [parseTaskLog];
 
 process.exitCode = await runCli(process.argv.slice(2), registry);
