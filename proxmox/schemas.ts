@@ -110,6 +110,10 @@ export const MigratePrecondition = z.looseObject({
   "local-resources": z.array(z.string()).optional(),
   "mapped-resources": z.array(z.string()).optional(),
   "dependent-ha-resources": z.array(z.string()).optional(),
+  /** lxc (9.0+) name for the HA resources moved along by a positive resource-affinity rule. */
+  "comigrated-ha-resources": z.array(z.string()).optional(),
+  /** 8.3+: mapped resource → details such as `{"live-migration": 1}`; local_resources also lists these. */
+  "mapped-resource-info": z.record(z.string(), z.unknown()).optional(),
 });
 export type MigratePrecondition = z.infer<typeof MigratePrecondition>;
 
