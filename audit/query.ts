@@ -6,6 +6,7 @@
 import { renderBytes } from "../lib/bytes.ts";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
 import type { AuditEvent } from "./events.ts";
+import type { VerifyResult } from "./hashChain.ts";
 
 /** An event as read back from the log: its stream id, its hashes and its exact stored text. */
 export interface StoredEvent {
@@ -244,5 +245,23 @@ export function formatEvents(events: readonly StoredEvent[], format: OutputForma
       return formatCsv(events);
     case "jsonl":
       return formatJsonl(events);
+  }
+}
+
+/** What a verify result means for a person, entries numbered from 1. */
+export function describeVerifyResult(result: VerifyResult): string {
+  if (result.ok) return `Audit log intact: ${result.count} entries, head ${result.head}.`;
+  const n = result.index + 1;
+  const at = result.id === undefined ? "" : ` (stream id ${result.id})`;
+  const intact = `The ${result.index} entries before it verify.`;
+  switch (result.reason) {
+    case "prev-mismatch":
+      return `Audit log broken at entry #${n}${at}: it does not follow entry #${result.index}; an entry before it was removed, or it was inserted. ${intact}`;
+    case "hash-mismatch":
+      return `Audit log broken at entry #${n}${at}: its content no longer matches its hash; it was edited. ${intact}`;
+    case "not-canonical":
+      return `Audit log broken at entry #${n}${at}: its text was rewritten outside pve-evacuate. ${intact}`;
+    case "head-mismatch":
+      return `Audit log broken at its end: the last entry is #${result.index}${at} but the head records another hash; entries were removed from the end, or added around the log. ${result.detail}.`;
   }
 }
