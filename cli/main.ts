@@ -1,8 +1,10 @@
 import { register as audit } from "./audit.ts";
 import { register as parseTaskLog } from "./parseTaskLog.ts";
 import { type Register, runCli } from "./program.ts";
+import { register as qos } from "./qos.ts";
+import { register as snapshot } from "./snapshot.ts";
 
 /** Explicit registry: one line per subcommand file. */
-const registry: Register[] = [audit, parseTaskLog];
+const registry: Register[] = [audit, parseTaskLog, qos, snapshot];
 
 process.exitCode = await runCli(process.argv.slice(2), registry);

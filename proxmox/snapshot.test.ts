@@ -17,7 +17,7 @@ import {
   type Snapshot,
   snapshotTransport,
 } from "./snapshot.ts";
-import { makeTestPki, sendPve, startTestServer } from "./testHttps.ts";
+import { makeTestPki, serveSnapshotGets, startTestServer } from "./testHttps.ts";
 
 const fixtureFile = fileURLToPath(new URL("./fixtures/snapshot-small.json", import.meta.url));
 const fixture = loadSnapshotFile(fixtureFile);
@@ -103,17 +103,7 @@ describe("recordSnapshot", () => {
       const pki = await makeTestPki();
       fingerprint = pki.fingerprint;
       server = await startTestServer(pki);
-      const get = fixtureGet();
-      server.handle((req, res) => {
-        const path = req.url.replace(/^\/api2\/json/, "").replace(/\?.*$/, "");
-        get(path).then(
-          (data) => sendPve(res, 200, { data }),
-          (e: unknown) =>
-            e instanceof PveApiError
-              ? sendPve(res, e.detail.status ?? 500, { data: null }, e.detail.pveMessage)
-              : sendPve(res, 500, { data: null }, String(e)),
-        );
-      });
+      serveSnapshotGets(server, fixtureGet());
     });
     afterAll(async () => {
       await server.close();

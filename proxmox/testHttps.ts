@@ -114,3 +114,21 @@ export async function startTestServer(pki: TestPki): Promise<TestServer> {
       }),
   };
 }
+
+/** Answers GETs like PVE would (errors as PVE statuses), e.g. from a snapshot's replay transport. */
+export function serveSnapshotGets(
+  server: TestServer,
+  get: (path: string, query: Record<string, string>) => Promise<unknown>,
+): void {
+  server.handle((req, res) => {
+    const url = new URL(req.url, "https://pve.invalid");
+    const path = url.pathname.replace(/^\/api2\/json/, "");
+    get(path, Object.fromEntries(url.searchParams)).then(
+      (data) => sendPve(res, 200, { data }),
+      (e: unknown) => {
+        const detail = (e as { detail?: { status?: number; pveMessage?: string } }).detail;
+        sendPve(res, detail?.status ?? 500, { data: null }, detail?.pveMessage ?? "internal error");
+      },
+    );
+  });
+}
