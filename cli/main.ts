@@ -1,10 +1,11 @@
 import { register as audit } from "./audit.ts";
 import { register as parseTaskLog } from "./parseTaskLog.ts";
+import { register as plan } from "./plan.ts";
 import { type Register, runCli } from "./program.ts";
 import { register as qos } from "./qos.ts";
 import { register as snapshot } from "./snapshot.ts";
 
 /** Explicit registry: one line per subcommand file. */
-const registry: Register[] = [audit, parseTaskLog, qos, snapshot];
+const registry: Register[] = [audit, parseTaskLog, plan, qos, snapshot];
 
 process.exitCode = await runCli(process.argv.slice(2), registry);

@@ -288,7 +288,8 @@ export function buildClusterView(data: ClusterData): ClusterView {
       quorate: online && quorate,
       maintenance: maintenanceReason !== undefined,
       memoryTotalBytes: total,
-      memoryFreeBytes: Math.max(0, free),
+      // An offline node's last figures are no capacity anyone can use.
+      memoryFreeBytes: online ? Math.max(0, free) : 0,
       storages: [...new Set(storagesByNode.get(name) ?? [])].sort(),
     };
     if (maintenanceReason) view.maintenanceReason = maintenanceReason;
