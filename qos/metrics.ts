@@ -19,7 +19,8 @@
  *   intervals (one on average). Subtracting one interval centres the estimate: it is within one
  *   probe interval of the truth either way, and with a steady RTT it equals "lost probes × interval",
  *   the figure ping-based studies report. With no loss it is ≈ 0 (plus jitter), not one interval.
- *   The raw gap is reported too (`longestReplyGapMs`). At the edges of a window, probes lost before
+ *   The raw gap is reported too (`longestReplyGapMs`). Arrivals after the end of the stream (last send
+ *   + interval + median RTT) count at that time. At the edges of a window, probes lost before
  *   the first answered one (or after the last) count as outage on the send grid:
  *   (first answered probe's send time − first probe's send time), likewise at the end.
  */
@@ -142,7 +143,14 @@ export function longestOutage(
   const firstAnswered = (replies[0] as ProbeSample).sentAtMs;
   const lastAnswered = (replies[replies.length - 1] as ProbeSample).sentAtMs;
   consider(firstSent, firstAnswered, firstAnswered - firstSent);
-  const arrivals = replies.map((s) => s.sentAtMs + (s.rttMs as number)).sort((a, b) => a - b);
+  // After the stream stops nobody waits for answers: a reply arriving later than the next probe's
+  // reply would have (last send + interval + median RTT) counts as arriving then, so the quiet time
+  // after the end of the stream is not taken for an outage.
+  const rtts = replies.map((s) => s.rttMs as number).sort((a, b) => a - b);
+  const streamEnd = lastSent + intervalMs + percentile(rtts, 50);
+  const arrivals = replies
+    .map((s) => Math.min(s.sentAtMs + (s.rttMs as number), streamEnd))
+    .sort((a, b) => a - b);
   let longestReplyGapMs = 0;
   for (let i = 1; i < arrivals.length; i++) {
     const from = arrivals[i - 1] as number;
