@@ -137,7 +137,6 @@ export interface MigrationOutcome {
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const GiB = 1024 * MiB;
 
 export const PAGE_SIZE = 4096;
 /** What 1 Gbit/s and 10 Gbit/s links carry in practice (TCP/ssh overhead included). */
@@ -674,5 +673,3 @@ export function simulateMigration(input: MigrationInput): MigrationOutcome {
   if (diskMirrorReadyMs !== undefined) outcome.timeline.diskMirrorReadyMs = diskMirrorReadyMs;
   return outcome;
 }
-
-export const UNITS = { KiB, MiB, GiB } as const;
