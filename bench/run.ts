@@ -9,6 +9,7 @@ export type Benchmark = () => Promise<Record<string, unknown>>;
 /** Explicit registry: name → module that default-exports a Benchmark. */
 const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   migrationModel: () => import("./migrationModel.ts"),
+  plan: () => import("./plan.ts"),
 };
 
 const wanted = process.argv.slice(2);

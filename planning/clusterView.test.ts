@@ -2,7 +2,14 @@ import { describe, expect, it } from "vitest";
 import { MigrationPolicy } from "../config/schema.ts";
 import { HaManagerStatus, MigratePrecondition } from "../proxmox/schemas.ts";
 import type { ClusterData } from "./clusterData.ts";
-import { buildClusterView, configVolumes, parseMemoryMiB, parseTags } from "./clusterView.ts";
+import {
+  buildClusterView,
+  configVolumes,
+  type PreconditionView,
+  parseMemoryMiB,
+  parseTags,
+  pveReasons,
+} from "./clusterView.ts";
 import { guestBlockers } from "./constraints.ts";
 import { buildClusterData } from "./fixtures/build.ts";
 
@@ -185,16 +192,13 @@ describe("buildClusterView", () => {
       "mapped-resource-info": { hostpci0: { "live-migration": 1 } },
     });
     const g = buildClusterView(data).guests[0];
-    expect(g?.precondition).toEqual({
-      allowedNodes: ["node3"],
-      notAllowed: {
-        node2: [
-          "storage fast not available there",
-          "mapped resource gpu-map not available there",
-          "HA resource vm:105 there is in negative affinity with it",
-        ],
-      },
-    });
+    expect(g?.precondition?.allowedNodes).toEqual(["node3"]);
+    expect(pveReasons(g?.precondition as PreconditionView, "node2")).toEqual([
+      "storage fast not available there",
+      "mapped resource gpu-map not available there",
+      "HA resource vm:105 there is in negative affinity with it",
+    ]);
+    expect(pveReasons(g?.precondition as PreconditionView, "node3")).toEqual([]);
     expect(g?.localResources).toEqual(["usb0"]);
     expect(g?.mappedResources).toEqual([{ id: "hostpci0", liveMigration: true }]);
     const reasons = guestBlockers(g as NonNullable<typeof g>, "live", MigrationPolicy.parse({}));

@@ -43,8 +43,11 @@ export interface MappedResourceView {
 export interface PreconditionView {
   /** Nodes PVE allows; undefined when PVE did not say (running VMs on PVE < 8.4). */
   allowedNodes?: string[];
-  /** Node → PVE's reasons, in words; only nodes PVE gave a reason for. */
-  notAllowed: Record<string, string[]>;
+  /**
+   * Node → PVE's reasons as PVE sent them (`{}` for allowed nodes). Kept raw because PVE lists every
+   * node for every guest; pveReasons() puts one node's reasons into words when a message needs them.
+   */
+  notAllowed: Record<string, NotAllowedReason>;
 }
 
 export interface GuestView {
@@ -177,6 +180,19 @@ function configDevices(type: GuestType, config: GuestConfig): { local: string[];
   return { local, mapped };
 }
 
+const KNOWN_REASONS = new Set([
+  "unavailable_storages",
+  "unavailable-storages",
+  "unavailable-resources",
+  "blocking-ha-resources",
+]);
+
+/** PVE's reasons for refusing `node`, in words; empty when PVE gave none. */
+export function pveReasons(pre: PreconditionView, node: string): string[] {
+  const reason = pre.notAllowed[node];
+  return reason ? reasonsInWords(reason) : [];
+}
+
 function reasonsInWords(reason: NotAllowedReason): string[] {
   const out: string[] = [];
   const storages = [...(reason.unavailable_storages ?? []), ...(reason["unavailable-storages"] ?? [])];
@@ -191,30 +207,17 @@ function reasonsInWords(reason: NotAllowedReason): string[] {
     );
   }
   // Loose object: a reason key we do not know yet still deserves to be shown.
-  for (const [k, v] of Object.entries(reason)) {
-    if (
-      [
-        "unavailable_storages",
-        "unavailable-storages",
-        "unavailable-resources",
-        "blocking-ha-resources",
-      ].includes(k)
-    )
-      continue;
-    out.push(`${k}: ${JSON.stringify(v)}`);
+  for (const k in reason) {
+    if (!KNOWN_REASONS.has(k)) out.push(`${k}: ${JSON.stringify(reason[k])}`);
   }
   return out;
 }
 
 function preconditionView(p: MigratePrecondition): PreconditionView {
   const allowed = p.allowed_nodes ?? p["allowed-nodes"];
-  const notAllowedRaw = { ...(p.not_allowed_nodes ?? {}), ...(p["not-allowed-nodes"] ?? {}) };
-  const notAllowed: Record<string, string[]> = {};
-  for (const node of Object.keys(notAllowedRaw).sort()) {
-    const reasons = reasonsInWords(notAllowedRaw[node] as NotAllowedReason);
-    if (reasons.length > 0) notAllowed[node] = reasons;
-  }
-  return allowed === undefined ? { notAllowed } : { allowedNodes: [...allowed].sort(), notAllowed };
+  // qemu answers with underscores, lxc (9.0+) with dashes; never both.
+  const notAllowed = p.not_allowed_nodes ?? p["not-allowed-nodes"] ?? {};
+  return allowed === undefined ? { notAllowed } : { allowedNodes: allowed, notAllowed };
 }
 
 function truthy(v: unknown): boolean {

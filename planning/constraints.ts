@@ -11,7 +11,7 @@ import type {
   NodeView,
   ResourceAffinityRule,
 } from "./clusterView.ts";
-import { haSid } from "./clusterView.ts";
+import { haSid, pveReasons } from "./clusterView.ts";
 
 export type MoveMode = "live" | "offline" | "restart";
 
@@ -83,8 +83,8 @@ export function guestBlockers(guest: GuestView, mode: MoveMode, policy: Migratio
 export function preconditionRefusal(guest: GuestView, node: string): string | undefined {
   const allowed = guest.precondition?.allowedNodes;
   if (allowed === undefined || allowed.includes(node)) return undefined;
-  const reasons = guest.precondition?.notAllowed[node];
-  return reasons && reasons.length > 0 ? reasons.join("; ") : "not in PVE's allowed nodes";
+  const reasons = guest.precondition ? pveReasons(guest.precondition, node) : [];
+  return reasons.length > 0 ? reasons.join("; ") : "not in PVE's allowed nodes";
 }
 
 export function missingStorages(

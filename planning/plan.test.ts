@@ -92,6 +92,26 @@ describe("planEvacuation", () => {
       expect(t.memoryFreeAfterBytes).toBeGreaterThanOrEqual(GiB);
   });
 
+  it("spreads by free fraction on unequal nodes by default; most-free fills the biggest node first", () => {
+    const spec: Partial<ClusterSpec> = {
+      nodes: [
+        { name: "node1", memGiB: 64, usedGiB: 60 },
+        { name: "node2", memGiB: 256, usedGiB: 128 },
+        { name: "node3", memGiB: 64, usedGiB: 32 },
+      ],
+      guests: [1, 2, 3, 4, 5].map((i) => ({ vmid: 400 + i, node: "node1", memMiB: 8 * 1024 })),
+    };
+    const count = (p: ReturnType<typeof plan>) => p.targets.map((t) => [t.node, t.moves]);
+    expect(count(plan(spec))).toEqual([
+      ["node2", 4],
+      ["node3", 1],
+    ]);
+    expect(count(plan(spec, { spread: "most-free" }))).toEqual([
+      ["node2", 5],
+      ["node3", 0],
+    ]);
+  });
+
   it("moves stopped VMs and templates offline with --include-stopped, reserving no memory", () => {
     const p = plan({}, { includeStopped: true });
     const offline = p.moves.filter((m) => m.mode === "offline").map((m) => m.vmid);
