@@ -57,10 +57,12 @@ export function checkPveSchema(value: unknown, schema: PveSchema, path = "data")
       break;
     case "array":
       if (!Array.isArray(value)) fail("expected an array");
-      else if (schema.items)
-        value.forEach((v, i) =>
-          problems.push(...checkPveSchema(v, schema.items as PveSchema, `${path}[${i}]`)),
-        );
+      else if (schema.items) {
+        const items = schema.items;
+        value.forEach((v, i) => {
+          problems.push(...checkPveSchema(v, items, `${path}[${i}]`));
+        });
+      }
       break;
     case "object": {
       if (typeof value !== "object" || value === null || Array.isArray(value)) {

@@ -166,13 +166,15 @@ describe("lab server", () => {
     const post = await http.post("/nodes/node1/qemu/104/migrate", { target: "node2", online: 1 });
     const upid = (post.body as { data: string }).data;
     const path = `/nodes/node1/tasks/${encodeURIComponent(upid)}`;
-    let all: { data: { n: number; t: string }[]; total: number } | undefined;
     for (let i = 0; i < 200; i++) {
       const status = (await http.data<{ status: string }>(`${path}/status`)).status;
       if (status === "stopped") break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    all = (await http.get(`${path}/log`, { limit: 0 })).body as typeof all;
+    const all = (await http.get(`${path}/log`, { limit: 0 })).body as {
+      data: { n: number; t: string }[];
+      total: number;
+    };
     expect(all?.data.at(-1)?.t).toBe("TASK ERROR: migration aborted");
     expect(all?.data.some((l) => l.t.includes("can't migrate VM which uses local devices: hostpci0"))).toBe(
       true,

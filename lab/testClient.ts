@@ -60,7 +60,9 @@ export function labHttp(lab: RunningLab): LabHttp {
   }
 
   const qs = (params?: Record<string, string | number>) =>
-    params ? `?${new URLSearchParams(Object.entries(params).map(([k, v]) => [k, String(v)]))}` : "";
+    params
+      ? `?${new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]))}`
+      : "";
 
   const api: LabHttp = {
     get: (path, params) => send("GET", `${path}${qs(params)}`, auth),
@@ -69,7 +71,9 @@ export function labHttp(lab: RunningLab): LabHttp {
         "POST",
         path,
         auth,
-        new URLSearchParams(Object.entries(params ?? {}).map(([k, v]) => [k, String(v)])).toString(),
+        new URLSearchParams(
+          Object.entries(params ?? {}).map(([k, v]): [string, string] => [k, String(v)]),
+        ).toString(),
       ),
     del: (path) => send("DELETE", path, auth),
     async data<T>(path: string, params?: Record<string, string | number>) {
