@@ -10,6 +10,7 @@ export type Benchmark = () => Promise<Record<string, unknown>>;
 const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   migrationModel: () => import("./migrationModel.ts"),
   plan: () => import("./plan.ts"),
+  qos: () => import("./qos.ts"),
 };
 
 const wanted = process.argv.slice(2);

@@ -160,6 +160,11 @@ export function formatQosReport(report: QosReport, language: Language = "en"): s
   out.push(
     `client-observed downtime: ${ms(report.observedDowntimeMs)} ms (longest gap between replies ${ms(report.longestReplyGapMs)} ms)`,
   );
+  if (report.missingSlots > 0) {
+    out.push(
+      `note: the prober skipped ${report.missingSlots} slot(s) (its thread was held up); outages overlapping them may be overstated`,
+    );
+  }
   if (report.migrationThroughputBps !== null) {
     out.push(`migration throughput: ${(report.migrationThroughputBps / 1e6).toFixed(1)} Mbit/s`);
   }

@@ -49,4 +49,12 @@ describe("qosReport", () => {
     expect(r.grades.loss?.grade).toBe("bad");
     expect(r.probeBytes).toBe(60);
   });
+
+  it("counts slots the prober skipped (gaps in seq)", () => {
+    const r = qosReport({
+      intervalMs: 10,
+      samples: [0, 1, 4, 5].map((seq) => ({ seq, sentAtMs: seq * 10, rttMs: 1 })),
+    });
+    expect(r.missingSlots).toBe(2);
+  });
 });

@@ -30,6 +30,11 @@ export interface QosReport {
   longestReplyGapMs: number;
   longestOutage: Outage | null;
   migrationThroughputBps: number | null;
+  /**
+   * Slot numbers missing between the first and last sample: times the prober itself was held up and
+   * sent nothing. An outage overlapping them may be overstated by up to their length.
+   */
+  missingSlots: number;
   grades: Partial<Record<GradedMetric, GradeResult>>;
   /** Metrics that could not be graded, and why. */
   notGraded: Partial<Record<GradedMetric, string>>;
@@ -102,7 +107,19 @@ export function qosReport(file: SamplesFile, options: ReportOptions = {}): QosRe
     longestReplyGapMs: stream.longestReplyGapMs,
     longestOutage: stream.longestOutage,
     migrationThroughputBps: migBps,
+    missingSlots: missingSlots(file),
     grades,
     notGraded,
   };
+}
+
+function missingSlots(file: SamplesFile): number {
+  if (file.samples.length === 0) return 0;
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  for (const s of file.samples) {
+    lo = Math.min(lo, s.seq);
+    hi = Math.max(hi, s.seq);
+  }
+  return hi - lo + 1 - file.samples.length;
 }
