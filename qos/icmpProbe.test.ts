@@ -94,6 +94,7 @@ describe("explainPingFailure", () => {
   });
 });
 
-it("asks ping for timestamps, outstanding-reply notes, numeric output and the interval in seconds", () => {
-  expect(pingArgs("10.0.0.1", 10)).toEqual(["-D", "-O", "-n", "-i", "0.010", "10.0.0.1"]);
+it("asks ping for timestamps, outstanding-reply notes, numeric output, the interval in seconds and a deadline", () => {
+  expect(pingArgs("10.0.0.1", 10)).toEqual(["-D", "-O", "-n", "-i", "0.010", "-w", "7200", "10.0.0.1"]);
+  expect(pingArgs("10.0.0.1", 20, 1500)).toContain("2");
 });

@@ -20,7 +20,14 @@ export interface IcmpOptions {
   originEpochMs: number;
   /** The program to run; default `ping`. */
   pingPath?: string;
+  /**
+   * ping exits by itself after this long (-w): a ping left behind by a crashed bot would otherwise
+   * go on probing at 100/s for ever. Default 2 h.
+   */
+  maxDurationMs?: number;
 }
+
+export const DEFAULT_MAX_PROBE_MS = 2 * 3600_000;
 
 export interface IcmpRun {
   /** Stops sending after the current probe; waits for replies up to the timeout, then returns samples. */
@@ -45,8 +52,9 @@ export function explainPingFailure(stderr: string, exitCode: number | null, inte
   return `ICMP probe: ping exited (${exitCode ?? "signal"}) before sending: ${stderr.trim() || "no message"}.`;
 }
 
-export function pingArgs(host: string, intervalMs: number): string[] {
-  return ["-D", "-O", "-n", "-i", (intervalMs / 1000).toFixed(3), host];
+export function pingArgs(host: string, intervalMs: number, maxDurationMs = DEFAULT_MAX_PROBE_MS): string[] {
+  const deadlineS = String(Math.max(1, Math.ceil(maxDurationMs / 1000)));
+  return ["-D", "-O", "-n", "-i", (intervalMs / 1000).toFixed(3), "-w", deadlineS, host];
 }
 
 /** Starts ping; resolves once it has opened its socket and begun, rejects with the reason otherwise. */
@@ -54,9 +62,13 @@ export function startIcmp(options: IcmpOptions): Promise<IcmpRun> {
   const acc = new PingAccumulator(options.originEpochMs, options.timeoutMs);
   let child: ChildProcess;
   try {
-    child = spawn(options.pingPath ?? "ping", pingArgs(options.host, options.intervalMs), {
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    child = spawn(
+      options.pingPath ?? "ping",
+      pingArgs(options.host, options.intervalMs, options.maxDurationMs),
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
   } catch (e) {
     return Promise.reject(e);
   }

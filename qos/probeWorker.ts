@@ -23,6 +23,9 @@ export interface WorkerConfig {
   /** monotonicMs() at the recording's origin (sentAtMs = 0); the same clock in every thread. */
   originMonoMs: number;
   originEpochMs: number;
+  /** The worker stops by itself after this long, in case nobody calls stop(). */
+  maxDurationMs: number;
+  pingPath?: string;
 }
 
 export type WorkerReply =
@@ -51,17 +54,32 @@ function errorReply(e: unknown): WorkerReply {
 
 export async function runProbeWorker(port: MessagePort, config: WorkerConfig): Promise<void> {
   const post = (m: WorkerReply) => port.postMessage(m);
+  let autoStopped = false;
   const stopRequested = new Promise<number>((resolve) => {
+    const timer = setTimeout(() => {
+      autoStopped = true;
+      resolve(monotonicMs() - config.originMonoMs);
+    }, config.maxDurationMs);
+    timer.unref();
     port.on("message", (m: WorkerCommand) => {
-      if (m.type === "stop") resolve(m.atMs);
+      if (m.type === "stop") {
+        clearTimeout(timer);
+        resolve(m.atMs);
+      }
     });
   });
+  const autoNote = () =>
+    autoStopped ? `stopped by itself after the maximum duration (${config.maxDurationMs} ms)` : undefined;
+  const withNotes = (...notes: (string | undefined)[]) => {
+    const text = notes.filter((n): n is string => n !== undefined).join("; ");
+    return text ? { note: text } : {};
+  };
   try {
     if (config.method === "icmp") {
       const run = await startIcmp(config);
       post({ type: "ready" });
-      const result = await run.stop(await stopRequested);
-      post({ type: "done", skippedSlots: 0, maxLateMs: 0, ...result });
+      const { note, ...result } = await run.stop(await stopRequested);
+      post({ type: "done", skippedSlots: 0, maxLateMs: 0, ...result, ...withNotes(note, autoNote()) });
       return;
     }
     const host = isIP(config.host) ? config.host : (await lookup(config.host)).address;
@@ -87,7 +105,13 @@ export async function runProbeWorker(port: MessagePort, config: WorkerConfig): P
     await engine.drain();
     await engine.close();
     samples.sort((a, b) => a.seq - b.seq);
-    post({ type: "done", samples, skippedSlots: schedule.skipped, maxLateMs: schedule.maxLateMs });
+    post({
+      type: "done",
+      samples,
+      skippedSlots: schedule.skipped,
+      maxLateMs: schedule.maxLateMs,
+      ...withNotes(autoNote()),
+    });
   } catch (e) {
     post(errorReply(e));
   }

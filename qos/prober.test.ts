@@ -1,7 +1,10 @@
 import dgram from "node:dgram";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { describe, expect, it } from "vitest";
-import { UserError } from "../lib/errors.ts";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { ErrorCodes, UserError } from "../lib/errors.ts";
 import { startProbe, toSamplesFile, windowsFromMarks } from "./prober.ts";
 import { qosReport } from "./report.ts";
 
@@ -78,6 +81,57 @@ describe("startProbe (worker thread)", () => {
     expect(all?.sent).toBe(received + dropped);
     expect(all?.lost).toBe(dropped);
     expect(recording.samples.filter((s) => s.rttMs === null).every((s) => s.seq % 4 === 0)).toBe(true);
+  });
+
+  it("stops by itself after maxDurationMs when nobody calls stop()", async () => {
+    const server = await listen();
+    const probe = await startProbe({
+      method: "tcp",
+      host: "127.0.0.1",
+      port: (server.address() as net.AddressInfo).port,
+      maxDurationMs: 100,
+    });
+    await sleep(400);
+    const rec = await probe.stop();
+    await close(server);
+    expect(rec.note).toContain("maximum duration");
+    expect(rec.samples.length).toBeGreaterThan(0);
+    expect(Math.max(...rec.samples.map((s) => s.sentAtMs))).toBeLessThan(rec.stoppedAtMs);
+  });
+
+  it("ICMP: ping's output comes back as samples; ping's refusal as a UserError with the reason", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "qos-prober-ping-"));
+    try {
+      const script = (name: string, body: string) => {
+        const path = join(dir, name);
+        writeFileSync(path, `#!/bin/sh\n${body}\n`);
+        chmodSync(path, 0o755);
+        return path;
+      };
+      const ok = script(
+        "ping",
+        `trap 'echo "2 packets transmitted, 1 received"; exit 1' INT
+echo "PING 127.0.0.1 (127.0.0.1) 56(84) bytes of data."
+echo "[$(date +%s.%N | cut -c1-17)] 64 bytes from 127.0.0.1: icmp_seq=1 ttl=64 time=0.050 ms"
+while :; do sleep 0.02; done`,
+      );
+      const probe = await startProbe({ method: "icmp", host: "127.0.0.1", pingPath: ok, timeoutMs: 20 });
+      await sleep(400);
+      const rec = await probe.stop();
+      expect(rec.port).toBeNull();
+      expect(rec.samples.map((s) => [s.seq, s.rttMs])).toEqual([
+        [0, 0.05],
+        [1, null],
+      ]);
+
+      const refused = script("ping-nocap", `echo "ping: socket: Operation not permitted" >&2; exit 2`);
+      const err = await startProbe({ method: "icmp", host: "127.0.0.1", pingPath: refused }).catch((e) => e);
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as UserError).code).toBe(ErrorCodes.QosProbeUnavailable);
+      expect((err as Error).message).toContain("CAP_NET_RAW");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("refuses a TCP probe without a port", async () => {

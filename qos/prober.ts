@@ -8,6 +8,7 @@ import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { Worker } from "node:worker_threads";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
+import { DEFAULT_MAX_PROBE_MS } from "./icmpProbe.ts";
 import { monotonicMs } from "./probeScheduler.ts";
 import type { WorkerCommand, WorkerConfig, WorkerReply } from "./probeWorker.ts";
 import {
@@ -28,6 +29,10 @@ export interface StartProbeOptions {
   intervalMs?: number;
   /** A reply later than this is a loss. Default: 900 ms for TCP (below the SYN retransmit), else 1000 ms. */
   timeoutMs?: number;
+  /** The probe stops by itself after this long if stop() is never called. Default 2 h. */
+  maxDurationMs?: number;
+  /** ICMP: the ping program to run (default `ping` from PATH). */
+  pingPath?: string;
 }
 
 export interface ProbeMark {
@@ -144,6 +149,8 @@ export async function startProbe(options: StartProbeOptions): Promise<RunningPro
     timeoutMs,
     originMonoMs,
     originEpochMs,
+    maxDurationMs: options.maxDurationMs ?? DEFAULT_MAX_PROBE_MS,
+    ...(options.pingPath ? { pingPath: options.pingPath } : {}),
   };
   const worker = new Worker(BOOTSTRAP, {
     eval: true,
