@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
 import { startProbe, toSamplesFile, windowsFromMarks } from "./prober.ts";
 import { qosReport } from "./report.ts";
