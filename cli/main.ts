@@ -1,4 +1,5 @@
 import { register as audit } from "./audit.ts";
+import { register as lab } from "./lab.ts";
 import { register as parseTaskLog } from "./parseTaskLog.ts";
 import { register as plan } from "./plan.ts";
 import { type Register, runCli } from "./program.ts";
@@ -6,6 +7,6 @@ import { register as qos } from "./qos.ts";
 import { register as snapshot } from "./snapshot.ts";
 
 /** Explicit registry: one line per subcommand file. */
-const registry: Register[] = [audit, parseTaskLog, plan, qos, snapshot];
+const registry: Register[] = [audit, lab, parseTaskLog, plan, qos, snapshot];
 
 process.exitCode = await runCli(process.argv.slice(2), registry);

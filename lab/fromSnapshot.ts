@@ -5,6 +5,7 @@
  * `workload-*` tag, else idle).
  */
 import { z } from "zod";
+import type { Snapshot } from "../proxmox/snapshot.ts";
 import {
   GiB,
   LabCluster,
@@ -18,13 +19,7 @@ import {
   type WorkloadName,
 } from "./cluster.ts";
 
-/** Minimal view of the snapshot format; proxmox/snapshot.ts owns the full schema. */
-export const Snapshot = z
-  .object({
-    _meta: z.looseObject({ format: z.literal("pve-evacuate-snapshot/1") }).optional(),
-  })
-  .catchall(z.unknown());
-export type Snapshot = z.input<typeof Snapshot>;
+export type { Snapshot } from "../proxmox/snapshot.ts";
 
 const Bool = z.union([z.literal(0), z.literal(1), z.boolean()]).transform((v) => v === 1 || v === true);
 const Num = z.number();
@@ -148,8 +143,9 @@ function workloadOf(tags: string[]): WorkloadName {
   return "idle";
 }
 
-export function clusterFromSnapshot(input: Snapshot): LabCluster {
-  const snap = Snapshot.parse(input) as Record<string, unknown>;
+/** `snapshot` as parsed by proxmox/snapshot.ts (parseSnapshot / loadSnapshotFile). */
+export function clusterFromSnapshot(snapshot: Snapshot): LabCluster {
+  const snap: Record<string, unknown> = snapshot;
   const nowS = Math.floor(Date.now() / 1000);
   const status = get(snap, "/cluster/status", ClusterStatusRows) ?? [];
   const resources = get(snap, "/cluster/resources", ResourceRows) ?? [];
