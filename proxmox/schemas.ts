@@ -117,7 +117,7 @@ export const MigratePrecondition = z.looseObject({
 });
 export type MigratePrecondition = z.infer<typeof MigratePrecondition>;
 
-export const Upid = z.string().regex(/^UPID:[^:]+:[0-9A-F]{8}:[0-9A-F]{8}:[0-9A-F]{8}:[^:]*:[^:]*:[^:]*:$/, {
+export const Upid = z.string().regex(/^UPID:[^:]+:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:[^:]*:[^:]*:[^:]*:$/, {
   message: "not a PVE UPID",
 });
 
