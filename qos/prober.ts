@@ -13,6 +13,8 @@ import { monotonicMs } from "./probeScheduler.ts";
 import type { WorkerCommand, WorkerConfig, WorkerReply } from "./probeWorker.ts";
 import {
   DEFAULT_PROBE_BYTES,
+  MIGRATION_END_MARK,
+  MIGRATION_START_MARK,
   type MigrationWindows,
   type ProbeMethod,
   type ProbeSample,
@@ -69,8 +71,7 @@ export interface RunningProbe {
   stop(): Promise<ProbeRecording>;
 }
 
-export const MIGRATION_START_MARK = "migrationStart";
-export const MIGRATION_END_MARK = "migrationEnd";
+export { MIGRATION_END_MARK, MIGRATION_START_MARK };
 
 // The worker loads the TypeScript probe code through tsx itself, so it works whatever started this
 // process (tsx CLI, bin/ with tsx's API, vitest).

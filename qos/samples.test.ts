@@ -27,6 +27,19 @@ describe("parseSamplesFile", () => {
     expect(withWindows.windows).toEqual({ migrationStartMs: 5, migrationEndMs: 8 });
   });
 
+  it("a saved recording's migration marks become the windows", () => {
+    const rec = {
+      ...ok,
+      method: "tcp",
+      host: "10.0.0.1",
+      marks: [
+        { name: "migrationStart", atMs: 3 },
+        { name: "migrationEnd", atMs: 7 },
+      ],
+    };
+    expect(parseSamplesFile(rec).windows).toEqual({ migrationStartMs: 3, migrationEndMs: 7 });
+  });
+
   it("names the bad field with its index", () => {
     const msg = messageOf({ ...ok, samples: [{ seq: 0, sentAtMs: "soon", rttMs: 1 }] });
     expect(msg).toContain("Invalid samples.json");

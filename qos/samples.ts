@@ -46,6 +46,8 @@ export const SamplesFile = z
     /** Bytes on the wire per probe and per reply (IP packet size), for the stream's throughput. */
     probeBytes: z.number().int().positive().optional(),
     migration: MigrationFacts.optional(),
+    /** Named instants from the prober (a saved ProbeRecording has them); windows come from them if absent. */
+    marks: z.array(z.object({ name: z.string(), atMs: z.number().finite() })).optional(),
   })
   .superRefine((file, ctx) => {
     const seen = new Map<number, number>();
@@ -85,11 +87,24 @@ export function formatIssuePath(path: readonly PropertyKey[]): string {
 /** Validates a parsed samples document; the error names every bad field. */
 export function parseSamplesFile(data: unknown, source = "samples file"): SamplesFile {
   const result = SamplesFile.safeParse(data);
-  if (result.success) return result.data;
+  if (result.success) return withWindowsFromMarks(result.data);
   const issues = result.error.issues.slice(0, 10).map((i) => `  - ${formatIssuePath(i.path)}: ${i.message}`);
   const more = result.error.issues.length > 10 ? `\n  (and ${result.error.issues.length - 10} more)` : "";
   throw new UserError(
     ErrorCodes.InvalidInput,
     `Invalid ${source}:\n${issues.join("\n")}${more}\nExpected { intervalMs, samples: [{ seq, sentAtMs, rttMs | null }], windows?: { migrationStartMs, migrationEndMs } }.`,
   );
+}
+
+export const MIGRATION_START_MARK = "migrationStart";
+export const MIGRATION_END_MARK = "migrationEnd";
+
+/** Windows from the last "migrationStart" / "migrationEnd" marks, when the file has no windows. */
+export function withWindowsFromMarks(file: SamplesFile): SamplesFile {
+  if (file.windows || !file.marks) return file;
+  const at = (n: string) => file.marks?.findLast((m) => m.name === n)?.atMs;
+  const start = at(MIGRATION_START_MARK);
+  const end = at(MIGRATION_END_MARK);
+  if (start === undefined || end === undefined || end < start) return file;
+  return { ...file, windows: { migrationStartMs: start, migrationEndMs: end } };
 }
