@@ -24,6 +24,7 @@ export interface PlannedMove {
   target: string;
   memoryBytes: number;
   mode: "live" | "offline" | "restart";
+  withLocalDisks: boolean;
 }
 
 export interface QueueDeps {
@@ -41,7 +42,6 @@ export interface EvacuationQueue {
     kind: EvacuationRecord["kind"];
     moves: readonly PlannedMove[];
     requestedBy: Actor;
-    withLocalDisks: boolean;
   }): Promise<EvacuationRecord>;
   status(): Promise<EvacuationStatusView[]>;
   cancel(input: {
@@ -85,7 +85,7 @@ export function createEvacuationQueue(deps: QueueDeps): EvacuationQueue {
   return {
     store,
     queue,
-    async enqueue({ source, kind, moves, requestedBy, withLocalDisks }) {
+    async enqueue({ source, kind, moves, requestedBy }) {
       if (moves.length === 0) throw new Error("enqueue called with an empty plan");
       await queue.setGlobalConcurrency(1);
       const record = await store.create({
@@ -107,7 +107,7 @@ export function createEvacuationQueue(deps: QueueDeps): EvacuationQueue {
           memoryBytes: m.memoryBytes,
           order: i,
           of: moves.length,
-          withLocalDisks,
+          withLocalDisks: m.withLocalDisks,
           requestedBy,
           step: "queued",
         };
