@@ -41,7 +41,9 @@ export type QosOutcome =
       observedDowntimeMs: number | null;
       /** Per-window metrics and grades, as the QoS module reports them. */
       report: Record<string, unknown>;
+      /** Only in memory: the worker moves it to Redis and keeps `chartKey` in what it stores. */
       chartPng?: Uint8Array;
+      chartKey?: string;
     }
   | { measured: false; reason: string };
 

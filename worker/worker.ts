@@ -64,6 +64,15 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
   const actor = { kind: "worker" as const, id: deps.workerId };
   const log = deps.logger.child({ component: "worker", workerId: deps.workerId });
 
+  /** Charts are binary and large: they live in their own key (a week), results keep the key. */
+  async function storeChart(result: MigrationResult, key: string): Promise<MigrationResult> {
+    const qos = result.qos;
+    if (!qos?.measured || !qos.chartPng) return result;
+    const { chartPng, ...rest } = qos;
+    await deps.redis.set(key, Buffer.from(chartPng), "EX", 7 * 24 * 3600);
+    return { ...result, qos: { ...rest, chartKey: key } };
+  }
+
   async function process(
     job: Job<MigrationJobData, MigrationResult>,
     token?: string,
@@ -84,7 +93,7 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
     );
     const ctx = { actor, evacuationId: data.evacuationId, node: data.source, vmid: data.vmid };
     try {
-      const result = await migrateVm(data, {
+      const raw = await migrateVm(data, {
         pve: deps.pve,
         preCheck: async (j) => {
           const items = await deps.preCheck(j);
@@ -123,6 +132,7 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
         now: () => Date.now(),
         policy: deps.policy,
       });
+      const result = await storeChart(raw, `${deps.prefix}:chart:${data.evacuationId}:${data.vmid}`);
 
       await deps.events.append({
         ...ctx,
