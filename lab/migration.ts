@@ -5,18 +5,27 @@
  *   switchover: the VM's responder goes silent for the modelled client outage, in real time →
  *   config moves (the guest's node flips, before the task ends) → cleanup → lock cleared → TASK OK.
  *
- * The pre-copy model (lab/migrationModel.ts) decides durations, downtime and data; the bulk phases run
- * `timeScale` times faster than modelled, the outage never does. Failures (faults, offline target,
+ * The pre-copy model (lab/migrationModel.ts) decides durations, downtime and data, the task-log writer
+ * (lab/taskLogWriter.ts) the lines and when each appears; the bulk phases run `timeScale` times faster
+ * than modelled, the outage never does. Failures (faults, offline target,
  * local devices or disks, DELETE of the task) end as PVE ends them: `migration aborted` before the RAM
  * phase, `migration problems` during it; the VM stays on the source.
  *
  * HA-managed guests get a short `hamigrate` task first; the CRM then starts the real `qmigrate`
  * (user root@pam, log starting `task started by HA resource agent`) on the source node.
  */
-import { renderBytes } from "../lib/bytes.ts";
 import type { LabGuest } from "./cluster.ts";
-import { type MigrationOutcome, simulateMigration, WORKLOADS } from "./migrationModel.ts";
+import { simulateMigration, WORKLOADS } from "./migrationModel.ts";
 import type { LabMigrationTruth, LabRuntime } from "./runtime.ts";
+import {
+  formatTaskDuration,
+  formatTaskTimestamp,
+  localDisksWithoutOption,
+  type MigrationLogContext,
+  type RenderedTaskLog,
+  renderHaMigrateTaskLog,
+  renderMigrationTaskLog,
+} from "./taskLogWriter.ts";
 import type { LabTask } from "./tasks.ts";
 import { localDisks, localResources } from "./views.ts";
 
@@ -55,31 +64,15 @@ type Step =
 /** Where the task is, for DELETE (stop) handling. */
 type Phase = "setup" | "ram" | "switchover" | "cleanup" | "done";
 
-function pad2(n: number): string {
-  return String(n).padStart(2, "0");
-}
-
-/** `YYYY-MM-DD HH:MM:SS` in local time, as strftime("%F %H:%M:%S", localtime). */
-export function logTimestamp(epochMs: number): string {
-  const d = new Date(epochMs);
-  return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())}`;
-}
-
-export function formatDuration(ms: number): string {
-  const s = Math.floor(ms / 1000);
-  return `${pad2(Math.floor(s / 3600))}:${pad2(Math.floor((s % 3600) / 60))}:${pad2(s % 60)}`;
-}
-
-/** PVE's XBZRLE cache size: a tenth of the memory, rounded to a power of two. */
-function cacheSize(memoryBytes: number): number {
-  return 2 ** Math.round(Math.log2(memoryBytes / 10));
+function formatDuration(ms: number): string {
+  return formatTaskDuration(ms / 1000);
 }
 
 /** Runs a list of steps against the clock, with the outage in real time. */
 class MigrationRun {
   phase: Phase = "setup";
   private readonly cancels = new Set<() => void>();
-  private readonly startEpochMs = Date.now();
+  readonly startEpochMs = Date.now();
   private switchoverMs = Number.POSITIVE_INFINITY;
   private outageMs = 0;
   private done = false;
@@ -122,7 +115,7 @@ class MigrationRun {
 
   /** Model time → the wall-clock timestamp printed in the log. */
   private stamp(modelMs: number): string {
-    return logTimestamp(this.startEpochMs + modelMs);
+    return formatTaskTimestamp(new Date(this.startEpochMs + modelMs));
   }
 
   private line(modelMs: number, level: Level, text: string): void {
@@ -212,15 +205,7 @@ class MigrationRun {
     delete this.guest.migrationTarget;
     if (this.guest.lock === "migrate") delete this.guest.lock;
     this.rt.tasks.finish(this.task, exitstatus);
-    if (this.truth) {
-      this.truth.status = exitstatus === "OK" ? "ok" : "failed";
-      if (exitstatus !== "OK" && this.truth.outageStartEpochMs === undefined) {
-        // Stopped before the switchover: the modelled figures never happened.
-        delete this.truth.pveDowntimeMs;
-        delete this.truth.transferredBytes;
-        delete this.truth.totalTimeMs;
-      }
-    }
+    if (this.truth) this.truth.status = exitstatus === "OK" ? "ok" : "failed";
     this.onEnd(exitstatus === "OK");
   }
 
@@ -229,6 +214,12 @@ class MigrationRun {
     if (this.done) return;
     const now = this.modelNow();
     const duration = formatDuration(now);
+    if ((this.phase === "setup" || this.phase === "ram") && this.truth) {
+      // Stopped before the switchover: the modelled figures never happened.
+      delete this.truth.pveDowntimeMs;
+      delete this.truth.transferredBytes;
+      this.truth.totalTimeMs = Math.round(now);
+    }
     if (this.phase === "setup") {
       for (const c of this.cancels) c();
       this.line(now, "err", "interrupted by signal");
@@ -260,20 +251,6 @@ function hostKeyCheck(rt: LabRuntime, target: string): string {
   return `# /usr/bin/ssh -e none -o 'BatchMode=yes' -o 'HostKeyAlias=${target}' -o 'UserKnownHostsFile=/etc/pve/nodes/${target}/ssh_known_hosts' -o 'GlobalKnownHostsFile=none' root@${ip} /bin/true`;
 }
 
-/** Steps of a migration that fails in prepare, before anything moved. */
-function abortSteps(reason: string, preface: { text: string; level: Level }[] = []): Step[] {
-  const steps: Step[] = preface.map((p, i) => ({ atMs: i * 10, kind: "line", level: p.level, text: p.text }));
-  const t = preface.length * 10 + 300;
-  steps.push({
-    atMs: t,
-    kind: "line",
-    level: "err",
-    text: `migration aborted (duration ${formatDuration(t)}): ${reason}`,
-  });
-  steps.push({ atMs: t + 10, kind: "finish", exitstatus: "migration aborted" });
-  return steps;
-}
-
 export function modelOutcome(
   rt: LabRuntime,
   g: LabGuest,
@@ -293,186 +270,132 @@ export function modelOutcome(
   });
 }
 
-/** The live RAM phase and switchover, placed on the model's timeline. */
-function liveSteps(
-  g: LabGuest,
-  target: string,
-  o: MigrationOutcome,
-  disks: { key: string }[],
-  bwlimitKiB?: number,
-): Step[] {
-  const tl = o.timeline;
-  const steps: Step[] = [];
-  const at = (atMs: number, text: string, level: Level = "info") =>
-    steps.push({ atMs, kind: "line", level, text });
-  const sock = `unix:/run/qemu-server/${g.vmid}.migrate`;
-  at(tl.targetStartBeginMs, `starting VM ${g.vmid} on remote node '${target}'`);
-  at(tl.targetStartedMs, "start remote tunnel");
-  at(tl.tunnelReadyMs, "ssh tunnel ver 1");
-  if (o.diskMirror && tl.diskMirrorStartMs !== undefined) {
-    const m = o.diskMirror;
-    at(tl.diskMirrorStartMs, "starting storage migration");
-    for (const d of disks) {
-      at(
-        tl.diskMirrorStartMs,
-        `${d.key}: start migration to nbd:unix:/run/qemu-server/${g.vmid}_nbd.migrate:exportname=drive-${d.key}`,
-      );
-    }
-    const job = `drive-${disks[0]?.key ?? "scsi0"}`;
-    at(tl.diskMirrorStartMs, `drive mirror is starting for ${job}`, "raw");
-    for (const p of m.progress) {
-      const pct = ((100 * p.transferredBytes) / m.totalBytes).toFixed(2);
-      const secs = Math.round(p.atMs / 1000);
-      at(
-        tl.diskMirrorStartMs + p.atMs,
-        `${job}: transferred ${renderBytes(p.transferredBytes)} of ${renderBytes(m.totalBytes)} (${pct}%) in ${secs}s${p.ready ? ", ready" : ""}`,
-        "raw",
-      );
-    }
-    at(tl.diskMirrorReadyMs ?? tl.diskMirrorStartMs, "all 'mirror' jobs are ready", "raw");
-    at(tl.diskMirrorReadyMs ?? tl.diskMirrorStartMs, "switching mirror jobs to actively synced mode");
-  }
-  const setupAt = tl.ramStartMs;
-  at(setupAt, `starting online/live migration on ${sock}`);
-  at(setupAt, "set migration capabilities");
-  if (bwlimitKiB) at(setupAt, `migration speed limit: ${renderBytes(bwlimitKiB * 1024)}/s`);
-  at(setupAt, `migration downtime limit: ${o.initialDowntimeLimitMs} ms`);
-  at(setupAt, `migration cachesize: ${renderBytes(cacheSize(g.memoryBytes))}`);
-  at(setupAt, "set migration parameters");
-  at(setupAt, `start migrate command to ${sock}`);
-  for (const p of o.progress) {
-    let text = `migration active, transferred ${renderBytes(p.transferredBytes)} of ${renderBytes(p.totalBytes)} VM-state, ${renderBytes(p.speedBytesPerSecond)}/s`;
-    if ((p.dirtyRateBytesPerSecond ?? 0) > p.speedBytesPerSecond) {
-      text += `, VM dirties lots of memory: ${renderBytes(p.dirtyRateBytesPerSecond ?? 0)}/s`;
-    }
-    at(tl.ramStartMs + p.atMs, text);
-  }
-  for (const inc of o.downtimeIncreases) {
-    if (inc.capped)
-      at(tl.ramStartMs + inc.atMs, `capping downtime limit to maximum possible: ${inc.limitMs} ms`);
-    at(tl.ramStartMs + inc.atMs, `auto-increased downtime to continue migration: ${inc.limitMs} ms`);
-  }
-  steps.push({
-    atMs: tl.switchoverMs,
-    kind: "switchover",
-    outageMs: Math.max(o.clientOutageMs, tl.resumedMs - tl.switchoverMs),
-  });
-  const done = tl.completionLoggedMs;
-  at(
-    done,
-    `average migration speed: ${renderBytes(o.averageSpeedBytesPerSecond)}/s - downtime ${o.downtimeMs} ms`,
-  );
-  at(done, `migration completed, transferred ${renderBytes(o.transferredBytes)} VM-state`);
-  at(done, "migration status: completed");
-  if (o.diskMirror) {
-    for (const d of disks) {
-      at(done, `drive-${d.key}: Completing block job...`, "raw");
-      at(done, `drive-${d.key}: Completed successfully.`, "raw");
-      at(done, `drive-${d.key}: mirror-job finished`, "raw");
-    }
-    at(done, "stopping NBD storage migration server on target.");
-  }
-  // phase3_cleanup moves the config to the target before it resumes the guest there.
-  steps.push({ atMs: Math.min(done + 1, tl.resumedMs - 1), kind: "flip" });
-  at(tl.endMs, `migration finished successfully (duration ${formatDuration(tl.endMs)})`);
-  steps.push({ atMs: tl.endMs + 1, kind: "finish", exitstatus: "OK" });
-  return steps.sort((a, b) => a.atMs - b.atMs);
+/** The writer's lines as steps (its `TASK …` line is the registry's job), ending in `finish`. */
+function logSteps(rendered: Omit<RenderedTaskLog, "truth">): Step[] {
+  const steps: Step[] = rendered.lines
+    .filter((l) => !l.text.startsWith("TASK "))
+    .map((l) => ({ atMs: l.offsetMs, kind: "line", level: "raw", text: l.text }));
+  steps.push({ atMs: rendered.endOffsetMs, kind: "finish", exitstatus: rendered.exitStatus });
+  return steps;
 }
 
-function qemuSteps(
+interface QemuPlan {
+  steps: Step[];
+  ramStart?: number;
+  rendered?: RenderedTaskLog;
+}
+
+/** Offline migration of a stopped VM: only the config moves (local disks would be copied first). */
+function offlineSteps(
+  rt: LabRuntime,
+  req: QemuMigrationRequest,
+  ctx: MigrationLogContext,
+  startedAt: Date,
+): QemuPlan {
+  const g = req.guest;
+  const stamp = (ms: number) => formatTaskTimestamp(new Date(startedAt.getTime() + ms));
+  const disks = localDisks(rt.cluster, g);
+  const t0 = 300;
+  const end =
+    t0 + 700 + Math.round((disks.reduce((s, d) => s + d.sizeBytes, 0) / rt.bandwidthBytesPerSecond) * 1000);
+  const steps: Step[] = [];
+  const line = (atMs: number, text: string) =>
+    steps.push({ atMs, kind: "line", level: "raw", text: `${stamp(atMs)} ${text}` });
+  if (req.byHa)
+    steps.push({ atMs: 0, kind: "line", level: "raw", text: "task started by HA resource agent" });
+  line(t0, `starting migration of VM ${g.vmid} to node '${req.target}' (${ctx.targetAddress})`);
+  steps.push({ atMs: t0, kind: "lock" });
+  for (const d of disks) line(t0, `found local disk '${d.storage}:${d.volume}' (in current VM config)`);
+  if (disks.length > 0) line(t0 + 10, "copying local disk images");
+  steps.push({ atMs: end - 100, kind: "flip" });
+  line(end, `migration finished successfully (duration ${formatDuration(end)})`);
+  steps.push({ atMs: end + 1, kind: "finish", exitstatus: "OK" });
+  return { steps };
+}
+
+function qemuPlan(
   rt: LabRuntime,
   req: QemuMigrationRequest,
   failure: "aborted" | "problems" | undefined,
-): { steps: Step[]; ramStart?: number; outcome?: MigrationOutcome } {
+  startedAt: Date,
+): QemuPlan {
   const g = req.guest;
   const target = rt.cluster.node(req.target);
-  const ip = target?.ip ?? req.target;
-  const running = g.status === "running";
-  const head: { text: string; level: Level }[] = req.byHa
-    ? [{ level: "raw", text: "task started by HA resource agent" }]
-    : [];
+  const ctx: MigrationLogContext = {
+    vmid: g.vmid,
+    targetNode: req.target,
+    targetAddress: target?.ip ?? req.target,
+    startedAt,
+    memoryBytes: g.memoryBytes,
+    pveVersion: rt.cluster.version.version.startsWith("8.") ? 8 : 9,
+    startedByHa: req.byHa ?? false,
+  };
   const devices = localResources(g);
   if (devices.length > 0) {
-    return { steps: abortSteps(`can't migrate VM which uses local devices: ${devices.join(", ")}`, head) };
-  }
-  if (running) {
-    head.push({
-      level: "warn",
-      text: "conntrack state migration not supported or disabled, active connections might get dropped",
+    const rendered = renderMigrationTaskLog({
+      ...ctx,
+      result: "aborted",
+      reason: `can't migrate VM which uses local devices: ${devices.join(", ")}`,
     });
+    return { steps: logSteps(rendered), rendered };
   }
   if (failure === "aborted" || target?.online === false) {
     const why =
       target?.online === false
-        ? `ssh: connect to host ${ip} port 22: No route to host`
+        ? `ssh: connect to host ${ctx.targetAddress} port 22: No route to host`
         : "Host key verification failed.";
-    return {
-      steps: abortSteps("Can't connect to destination address using public key", [
-        ...head,
-        { level: "info", text: hostKeyCheck(rt, req.target) },
-        { level: "info", text: why },
-      ]),
-    };
+    const rendered = renderMigrationTaskLog({
+      ...ctx,
+      result: "aborted",
+      reason: "Can't connect to destination address using public key",
+      detailLines: [hostKeyCheck(rt, req.target), why],
+    });
+    return { steps: logSteps(rendered), rendered };
   }
+  if (g.status !== "running") return offlineSteps(rt, req, ctx, startedAt);
   const disks = localDisks(rt.cluster, g);
-  const diskBytes = running && req.withLocalDisks ? disks.reduce((s, d) => s + d.sizeBytes, 0) : 0;
-  const outcome = running ? modelOutcome(rt, g, req.bwlimitKiB, diskBytes) : undefined;
-  const t0 = outcome?.timeline.prepareDoneMs ?? 300;
-  const steps: Step[] = head.map((h) => ({ atMs: 0, kind: "line", level: h.level, text: h.text }));
-  const at = (atMs: number, text: string, level: Level = "info") =>
-    steps.push({ atMs, kind: "line", level, text });
-  at(t0, `starting migration of VM ${g.vmid} to node '${req.target}' (${ip})`);
-  steps.push({ atMs: t0, kind: "lock" });
-  for (const d of disks) at(t0, `found local disk '${d.storage}:${d.volume}' (attached)`);
-  if (running && disks.length > 0 && !req.withLocalDisks) {
-    const reason = "can't live migrate attached local disks without with-local-disks option";
-    at(t0, reason, "err");
-    at(t0, "aborting phase 1 - cleanup resources");
-    at(t0 + 150, `migration aborted (duration ${formatDuration(t0 + 150)}): ${reason}`, "err");
-    steps.push({ atMs: t0 + 160, kind: "finish", exitstatus: "migration aborted" });
-    return { steps };
+  const diskCtx: MigrationLogContext = {
+    ...ctx,
+    localDisks: disks.map((d) => ({
+      drive: d.key,
+      volid: `${d.storage}:${d.volume}`,
+      sizeBytes: d.sizeBytes,
+    })),
+  };
+  if (disks.length > 0 && !req.withLocalDisks) {
+    const rendered = renderMigrationTaskLog(localDisksWithoutOption(diskCtx));
+    // phase 1 took the lock before it scanned the volumes
+    return { steps: [{ atMs: 0, kind: "lock" }, ...logSteps(rendered)], rendered };
   }
-  if (!outcome) {
-    // Offline migration: shared disks stay, only the config moves (local ones would be copied).
-    if (disks.length > 0) at(t0 + 10, "copying local disk images");
-    const end =
-      t0 + 700 + Math.round(disks.reduce((s, d) => s + d.sizeBytes, 0) / rt.bandwidthBytesPerSecond) * 1000;
-    steps.push({ atMs: end - 100, kind: "flip" });
-    at(end, `migration finished successfully (duration ${formatDuration(end)})`);
-    steps.push({ atMs: end + 1, kind: "finish", exitstatus: "OK" });
-    return { steps };
+  const outcome = modelOutcome(
+    rt,
+    g,
+    req.bwlimitKiB,
+    req.withLocalDisks ? disks.reduce((s, d) => s + d.sizeBytes, 0) : 0,
+  );
+  const tl = outcome.timeline;
+  const logCtx = req.withLocalDisks ? diskCtx : ctx;
+  const rendered =
+    failure === "problems"
+      ? renderMigrationTaskLog({
+          ...logCtx,
+          result: "problems",
+          outcome,
+          failAtRamMs: Math.round((tl.switchoverMs - tl.ramStartMs) * 0.6),
+          qemuError: "Unable to write to socket: Broken pipe",
+        })
+      : renderMigrationTaskLog({ ...logCtx, result: "ok", outcome });
+  const steps: Step[] = [...logSteps(rendered), { atMs: tl.prepareDoneMs, kind: "lock" }];
+  if (failure === undefined) {
+    steps.push({
+      atMs: tl.switchoverMs,
+      kind: "switchover",
+      outageMs: Math.max(outcome.clientOutageMs, tl.resumedMs - tl.switchoverMs),
+    });
+    // phase3_cleanup moves the config to the target before it resumes the guest there
+    steps.push({ atMs: Math.min(tl.completionLoggedMs + 1, tl.resumedMs - 1), kind: "flip" });
   }
-  const live = liveSteps(g, req.target, outcome, disks, req.bwlimitKiB);
-  const ramStart = outcome.timeline.ramStartMs;
-  if (failure === "problems") {
-    const failAt = ramStart + Math.max(500, Math.round(outcome.ramPhaseMs * 0.6));
-    const end = failAt + 900;
-    return {
-      steps: [
-        ...steps,
-        ...live.filter((s) => s.atMs < failAt && s.kind === "line"),
-        {
-          atMs: failAt,
-          kind: "line",
-          level: "info",
-          text: "migration status error: failed - Unable to write to socket: Broken pipe",
-        },
-        { atMs: failAt, kind: "line", level: "err", text: "online migrate failure - aborting" },
-        { atMs: failAt, kind: "line", level: "info", text: "aborting phase 2 - cleanup resources" },
-        { atMs: failAt, kind: "line", level: "info", text: "migrate_cancel" },
-        {
-          atMs: end,
-          kind: "line",
-          level: "err",
-          text: `migration finished with problems (duration ${formatDuration(end)})`,
-        },
-        { atMs: end + 10, kind: "finish", exitstatus: "migration problems" },
-      ],
-      ramStart,
-      outcome,
-    };
-  }
-  return { steps: [...steps, ...live], ramStart, outcome };
+  return { steps: steps.sort((a, b) => a.atMs - b.atMs), ramStart: tl.ramStartMs, rendered };
 }
 
 function sourceNodeBoot(rt: LabRuntime, node: string): number {
@@ -491,7 +414,6 @@ export function startQemuMigration(rt: LabRuntime, req: QemuMigrationRequest): L
     nodeBootEpochS: sourceNodeBoot(rt, source),
   });
   const failure = rt.faults.migrationFailure(g.vmid);
-  const { steps, ramStart, outcome } = qemuSteps(rt, req, failure);
   const truth: LabMigrationTruth = {
     upid: task.upid,
     vmid: g.vmid,
@@ -500,11 +422,6 @@ export function startQemuMigration(rt: LabRuntime, req: QemuMigrationRequest): L
     status: "running",
     workload: g.workload,
   };
-  if (outcome && failure === undefined) {
-    truth.pveDowntimeMs = outcome.downtimeMs;
-    truth.transferredBytes = outcome.transferredBytes;
-    truth.totalTimeMs = outcome.totalTimeMs;
-  }
   rt.truths.push(truth);
   const ha = rt.cluster.haOf(g.vmid);
   const run = new MigrationRun(rt, task, g, req.target, truth, () => {
@@ -514,6 +431,13 @@ export function startQemuMigration(rt: LabRuntime, req: QemuMigrationRequest): L
       delete ha.target;
     }
   });
+  const { steps, ramStart, rendered } = qemuPlan(rt, req, failure, new Date(run.startEpochMs));
+  if (rendered) {
+    const t = rendered.truth;
+    if (t.pveDowntimeMs !== undefined) truth.pveDowntimeMs = t.pveDowntimeMs;
+    if (t.transferredBytes !== undefined) truth.transferredBytes = t.transferredBytes;
+    truth.totalTimeMs = t.totalTimeMs;
+  }
   run.run(steps, ramStart);
   return task;
 }
@@ -639,8 +563,6 @@ export function startHaMigration(
     user: req.user,
     nodeBootEpochS: sourceNodeBoot(rt, source),
   });
-  const kind = g.type === "lxc" ? "CT" : "VM";
-  rt.tasks.log(task, `Requesting HA migration for ${kind} ${g.vmid} to node ${req.target}`);
   const blockers = rt.cluster.haRules
     .filter(
       (r) =>
@@ -651,16 +573,33 @@ export function startHaMigration(
     )
     .flatMap((r) => r.resources.filter((s) => s !== ha.sid))
     .filter((sid) => rt.cluster.guest(Number(sid.split(":")[1]))?.node === req.target);
-  rt.scheduler.after(300 / rt.timeScale, () => {
-    if (blockers.length > 0) {
-      rt.tasks.log(task, `cannot migrate resource '${ha.sid}' to node '${req.target}':`);
-      for (const b of blockers) {
-        rt.tasks.log(
-          task,
-          `- resource '${b}' on target node '${req.target}' in negative affinity with resource '${ha.sid}'`,
-        );
-      }
-      rt.tasks.finish(task, `command 'ha-manager migrate ${ha.sid} ${req.target}' failed: exit code 2`);
+  const refused =
+    blockers.length > 0
+      ? {
+          outputLines: [
+            `cannot migrate resource '${ha.sid}' to node '${req.target}':`,
+            ...blockers.map(
+              (b) =>
+                `- resource '${b}' on target node '${req.target}' in negative affinity with resource '${ha.sid}'`,
+            ),
+          ],
+          exitCode: 2,
+        }
+      : undefined;
+  const rendered = renderHaMigrateTaskLog({
+    vmid: g.vmid,
+    targetNode: req.target,
+    guestType: g.type,
+    ...(refused ? { refused } : {}),
+  });
+  for (const l of rendered.lines) {
+    if (l.text.startsWith("TASK ")) continue;
+    if (l.offsetMs === 0) rt.tasks.log(task, l.text);
+    else rt.scheduler.after(l.offsetMs / rt.timeScale, () => rt.tasks.log(task, l.text));
+  }
+  rt.scheduler.after(rendered.endOffsetMs / rt.timeScale, () => {
+    if (rendered.exitStatus !== "OK") {
+      rt.tasks.finish(task, rendered.exitStatus);
       return;
     }
     rt.tasks.finish(task, "OK");
