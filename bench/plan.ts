@@ -12,16 +12,6 @@ import { type Plan, planEvacuation, type SpreadRule } from "../planning/plan.ts"
 const GiB = 1024 ** 3;
 const SOURCE = "node1";
 
-/** What `pve-evacuate plan` gathers: configs and preconditions only for the source's guests. */
-function asGathered(data: ClusterData, source: string): ClusterData {
-  const onSource = new Set(
-    data.resources.filter((r) => r.node === source && r.vmid !== undefined).map((r) => String(r.vmid)),
-  );
-  const keep = <T>(rec: Record<string, T>) =>
-    Object.fromEntries(Object.entries(rec).filter(([k]) => onSource.has(k)));
-  return { ...data, guestConfigs: keep(data.guestConfigs), preconditions: keep(data.preconditions) };
-}
-
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)] as number;
@@ -87,10 +77,14 @@ function spreadQuality(
   let minFreeGiB = 0;
   let sdUtil = 0;
   for (let seed = 1; seed <= seeds; seed++) {
-    const data = asGathered(
-      syntheticCluster({ nodes: 12, vms: 480, seed, utilisation, sourceShare }),
-      SOURCE,
-    );
+    const data = syntheticCluster({
+      nodes: 12,
+      vms: 480,
+      seed,
+      utilisation,
+      sourceShare,
+      detailsOnlyOn: SOURCE,
+    });
     const view = buildClusterView(data);
     const plan = planEvacuation(view, { source: SOURCE, spread: rule }, policy);
     memBlocked += plan.blocked.filter((b) => b.reasons.some((r) => r.includes("not enough memory"))).length;
@@ -135,14 +129,14 @@ export default async function planBenchmark(): Promise<Record<string, unknown>> 
     [10000, 200],
     [20000, 400],
   ] as const) {
-    const data = asGathered(syntheticCluster({ nodes, vms, seed: 7 }), SOURCE);
+    const data = syntheticCluster({ nodes, vms, seed: 7, detailsOnlyOn: SOURCE });
     growth.push({ vms, nodes, ...timePlan(data, policy) });
   }
 
   const headline = growth.find((g) => g.vms === 5000) as Record<string, unknown>;
   // A lopsided node holding 20% of the cluster: planning work is per source guest × node.
   const heavySource = timePlan(
-    asGathered(syntheticCluster({ nodes: 100, vms: 5000, seed: 7, sourceShare: 0.2 }), SOURCE),
+    syntheticCluster({ nodes: 100, vms: 5000, seed: 7, sourceShare: 0.2, detailsOnlyOn: SOURCE }),
     policy,
   );
   // Every guest's config and precondition in the data (e.g. a full snapshot): the view does more.

@@ -31,8 +31,13 @@ describe("gatherClusterData", () => {
     const got = await gatherClusterData(fakePveClient(data, log), { guestsOn: "node1" });
     expect(Object.keys(got.guestConfigs).sort()).toEqual(["101", "200"]);
     expect(Object.keys(got.preconditions)).toEqual(["101"]);
-    const one = await gatherClusterData(fakePveClient(data), { vmids: [102] });
+    const oneLog: FakeClientLog = { calls: [] };
+    const one = await gatherClusterData(fakePveClient(data, oneLog), { vmids: [102], nodes: ["node1"] });
     expect(Object.keys(one.guestConfigs)).toEqual(["102"]);
+    expect(Object.keys(one.nodeStatus)).toEqual(["node1"]);
+    expect(oneLog.calls.filter((c) => c.endsWith("/status") && c.startsWith("/nodes/"))).toEqual([
+      "/nodes/node1/status",
+    ]);
   });
 
   it("tolerates one unreachable node status (595), not other failures", async () => {

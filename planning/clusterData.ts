@@ -35,6 +35,11 @@ export interface GatherOptions {
   guestsOn?: string;
   /** …or only for these guests (pre-checks of a single move). */
   vmids?: readonly number[];
+  /**
+   * Read /nodes/{n}/status only for these nodes (a pre-check needs its target's fresh figures, not all
+   * 100 nodes'); the others fall back to /cluster/resources figures. Default: every online node.
+   */
+  nodes?: readonly string[];
   /** Parallel requests for per-guest/per-node calls; PVE handles a few at once well. */
   concurrency?: number;
 }
@@ -60,9 +65,11 @@ export async function gatherClusterData(client: PveClient, opts: GatherOptions =
   ]);
   const limit = opts.concurrency ?? 8;
 
+  const wantedNodes = opts.nodes ? new Set(opts.nodes) : undefined;
   const onlineNodes = resources
     .filter((r) => r.type === "node" && r.node !== undefined && r.status === "online")
-    .map((r) => r.node as string);
+    .map((r) => r.node as string)
+    .filter((n) => wantedNodes === undefined || wantedNodes.has(n));
   const nodeStatus: Record<string, NodeStatus> = {};
   await forEachLimited(onlineNodes, limit, async (node) => {
     try {

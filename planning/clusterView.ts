@@ -244,6 +244,61 @@ function parseHaResources(text: string | undefined): string[] {
     .map((s) => (/^\d+$/.test(s) ? `vm:${s}` : s));
 }
 
+type GuestDetails = Pick<
+  GuestView,
+  "localResources" | "mappedResources" | "localDisks" | "storages" | "dependentHaResources"
+>;
+
+/** What ties a guest to its node, from PVE's precondition when there is one, else from its config. */
+function guestDetails(
+  type: GuestType,
+  config: GuestConfig | undefined,
+  pre: MigratePrecondition | undefined,
+  sharedStorage: ReadonlyMap<string, boolean>,
+): GuestDetails {
+  const { volumes, hostBound } = config ? configVolumes(config) : { volumes: [], hostBound: [] };
+  let localResources: string[];
+  let mappedResources: MappedResourceView[];
+  let localDisks: LocalDiskView[];
+  if (pre) {
+    const info = pre["mapped-resource-info"] ?? {};
+    const mappedIds = [...new Set([...Object.keys(info), ...(pre["mapped-resources"] ?? [])])].sort();
+    mappedResources = mappedIds.map((id) => {
+      const detail = info[id];
+      const live =
+        typeof detail === "object" &&
+        detail !== null &&
+        truthy((detail as Record<string, unknown>)["live-migration"]);
+      return { id, liveMigration: live };
+    });
+    const mappedSet = new Set(mappedIds);
+    localResources = [...(pre.local_resources ?? []), ...(pre["local-resources"] ?? [])].filter(
+      (x) => !mappedSet.has(x),
+    );
+    localDisks = [...(pre.local_disks ?? []), ...(pre["local-disks"] ?? [])].map((d) => {
+      const disk: LocalDiskView = { volid: d.volid, cdrom: d.cdrom === true, unused: d.is_unused === true };
+      if (d.size !== undefined) disk.sizeBytes = d.size;
+      return disk;
+    });
+  } else {
+    const devices = config ? configDevices(type, config) : { local: [], mapped: [] };
+    localResources = devices.local;
+    mappedResources = devices.mapped.map((id) => ({ id, liveMigration: false }));
+    localDisks = volumes
+      .filter((v) => sharedStorage.get(v.storage) === false)
+      .map((v) => ({ volid: v.volid, cdrom: v.cdrom, unused: false }));
+  }
+  return {
+    localResources: [...new Set([...localResources, ...hostBound])].sort(),
+    mappedResources,
+    localDisks,
+    storages: [...new Set(volumes.map((v) => v.storage))].sort(),
+    dependentHaResources: [
+      ...new Set([...(pre?.["dependent-ha-resources"] ?? []), ...(pre?.["comigrated-ha-resources"] ?? [])]),
+    ].sort(),
+  };
+}
+
 export function buildClusterView(data: ClusterData): ClusterView {
   const clusterEntry = data.clusterStatus.find((e) => e.type === "cluster");
   const quorate = clusterEntry ? clusterEntry.quorate === true : true;
@@ -321,44 +376,17 @@ export function buildClusterView(data: ClusterData): ClusterView {
           : config
             ? DEFAULT_MEMORY_BYTES
             : (r.maxmem ?? DEFAULT_MEMORY_BYTES);
-      const { volumes, hostBound } = config ? configVolumes(config) : { volumes: [], hostBound: [] };
-      const devices = config ? configDevices(type, config) : { local: [], mapped: [] };
-
-      let localResources: string[];
-      let mappedResources: MappedResourceView[];
-      let localDisks: LocalDiskView[];
-      if (pre) {
-        const info = pre["mapped-resource-info"] ?? {};
-        const mappedIds = [...new Set([...Object.keys(info), ...(pre["mapped-resources"] ?? [])])].sort();
-        mappedResources = mappedIds.map((id) => {
-          const detail = info[id];
-          const live =
-            typeof detail === "object" &&
-            detail !== null &&
-            truthy((detail as Record<string, unknown>)["live-migration"]);
-          return { id, liveMigration: live };
-        });
-        const mappedSet = new Set(mappedIds);
-        localResources = [...(pre.local_resources ?? []), ...(pre["local-resources"] ?? [])].filter(
-          (x) => !mappedSet.has(x),
-        );
-        localDisks = [...(pre.local_disks ?? []), ...(pre["local-disks"] ?? [])].map((d) => {
-          const disk: LocalDiskView = {
-            volid: d.volid,
-            cdrom: d.cdrom === true,
-            unused: d.is_unused === true,
-          };
-          if (d.size !== undefined) disk.sizeBytes = d.size;
-          return disk;
-        });
-      } else {
-        localResources = devices.local;
-        mappedResources = devices.mapped.map((id) => ({ id, liveMigration: false }));
-        localDisks = volumes
-          .filter((v) => sharedStorage.get(v.storage) === false)
-          .map((v) => ({ volid: v.volid, cdrom: v.cdrom, unused: false }));
-      }
-      localResources = [...new Set([...localResources, ...hostBound])].sort();
+      const details =
+        config || pre
+          ? guestDetails(type, config, pre, sharedStorage)
+          : // Guests whose config was not gathered (not on the source): nothing to derive, keep it cheap.
+            {
+              localResources: [],
+              mappedResources: [],
+              localDisks: [],
+              storages: [],
+              dependentHaResources: [],
+            };
 
       const sid = haSid(type, vmid);
       const haState = r.hastate ?? haStateBySid.get(sid);
@@ -371,16 +399,7 @@ export function buildClusterView(data: ClusterData): ClusterView {
         template: r.template === true || truthy(config?.template),
         memoryBytes,
         tags: parseTags(r.tags ?? (config?.tags === undefined ? undefined : String(config.tags))),
-        localResources,
-        mappedResources,
-        localDisks,
-        storages: [...new Set(volumes.map((v) => v.storage))].sort(),
-        dependentHaResources: [
-          ...new Set([
-            ...(pre?.["dependent-ha-resources"] ?? []),
-            ...(pre?.["comigrated-ha-resources"] ?? []),
-          ]),
-        ].sort(),
+        ...details,
       };
       const lock = r.lock ?? (config?.lock === undefined ? undefined : String(config.lock));
       if (lock) guest.lock = lock;

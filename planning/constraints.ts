@@ -180,6 +180,13 @@ export class AffinityIndex {
     return undefined;
   }
 
+  /** A negative rule holding both resources (contradicts a positive rule that binds them together). */
+  negativeRuleBetween(a: string, b: string): ResourceAffinityRule | undefined {
+    return (this.resourceRules.get(a) ?? []).find(
+      (r) => r.affinity === "negative" && r.resources.includes(b),
+    );
+  }
+
   /** Members of positive resource-affinity rules with this resource (the resource itself excluded). */
   positivePartners(sid: string): { rule: ResourceAffinityRule; partners: string[] }[] {
     return (this.resourceRules.get(sid) ?? [])

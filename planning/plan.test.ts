@@ -226,6 +226,24 @@ describe("planEvacuation", () => {
     expect(Math.abs(order.indexOf(120) - order.indexOf(121))).toBe(1);
   });
 
+  it("blocks guests bound by contradicting HA rules instead of breaking one of them", () => {
+    const p = plan({
+      guests: [
+        { vmid: 110, node: "node1", memMiB: 1024, ha: "started" },
+        { vmid: 111, node: "node1", memMiB: 1024, ha: "started" },
+      ],
+      rules: [
+        { rule: "together", type: "resource-affinity", affinity: "positive", resources: "vm:110,vm:111" },
+        { rule: "apart", type: "resource-affinity", affinity: "negative", resources: "vm:110,vm:111" },
+      ],
+    });
+    expect(p.moves).toEqual([]);
+    expect(p.blocked.map((b) => b.reasons[0])).toEqual([
+      expect.stringMatching(/HA rules contradict each other.*'apart'/),
+      expect.stringMatching(/HA rules contradict each other.*'apart'/),
+    ]);
+  });
+
   it("follows HA node-affinity: strict restricts, priorities prefer", () => {
     const p = plan({
       guests: [

@@ -315,6 +315,19 @@ function orderBundles(bundles: Bundle[], order: MigrationPolicy["order"]): Bundl
   return sorted;
 }
 
+/** Positive rules bind the bundle together; a negative rule between two of its members makes that impossible. */
+function contradictoryRules(b: Bundle, aff: AffinityIndex): string | undefined {
+  for (const x of b.members) {
+    for (const y of b.members) {
+      if (x.sid >= y.sid) continue;
+      const rule = aff.negativeRuleBetween(x.sid, y.sid);
+      if (rule)
+        return `HA rules contradict each other: positive affinity binds ${x.sid} and ${y.sid} together, negative rule '${rule.rule}' keeps them apart; fix the rules (ha-manager rules)`;
+    }
+  }
+  return undefined;
+}
+
 /** Why one guest may not go to this target (PVE, storage, HA rules), or undefined. Cheap checks first. */
 function memberRefusal(m: Candidate, t: Target, aff: AffinityIndex): string | undefined {
   const name = t.node.name;
@@ -445,6 +458,17 @@ export function planEvacuation(view: ClusterView, request: PlanRequest, policy: 
     (a, b) => b.reserve - a.reserve || b.transferBytes - a.transferBytes || a.firstVmid - b.firstVmid,
   );
   for (const b of placementOrder) {
+    const contradiction = contradictoryRules(b, aff);
+    if (contradiction !== undefined) {
+      for (const m of b.members)
+        blocked.push({
+          vmid: m.guest.vmid,
+          name: m.guest.name,
+          type: m.guest.type,
+          reasons: [contradiction],
+        });
+      continue;
+    }
     let best: { target: Target; pref: number; score: number } | undefined;
     for (const t of targets) {
       const e = evaluate(b, t);

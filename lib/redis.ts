@@ -1,0 +1,20 @@
+/**
+ * Redis connections. BullMQ needs `maxRetriesPerRequest: null` on the connections it blocks on; the
+ * rest of the tool shares the same settings so one factory serves all. The URL may hold a password:
+ * `describeRedisUrl` is what goes into messages.
+ */
+import { Redis } from "ioredis";
+
+export function createRedis(url: string): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+}
+
+export function describeRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable REDIS_URL)";
+  }
+}
