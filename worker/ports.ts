@@ -13,7 +13,7 @@ import type { PreCheckItem, TaskFigures } from "./migrateVm.ts";
 /** Pre-checks against fresh data: only this VM's config and precondition are fetched. */
 export function preCheckPort(pve: PveClient, policy: MigrationPolicy) {
   return async (job: MigrationJobData): Promise<PreCheckItem[]> => {
-    const data = await gatherClusterData(pve, { vmids: [job.vmid] });
+    const data = await gatherClusterData(pve, { vmids: [job.vmid], nodes: [job.source, job.target] });
     const checklist = preCheck(buildClusterView(data), job, policy);
     return checklist.items;
   };
