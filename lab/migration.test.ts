@@ -245,6 +245,26 @@ describe("lab migrations", () => {
     expect(await resource(106)).toMatchObject({ node: "node2" });
   });
 
+  it("HA ignores a request that a strict node-affinity rule forbids: no qmigrate follows", async () => {
+    lab.cluster.haRules.push({
+      rule: "pin-108",
+      type: "node-affinity",
+      resources: ["vm:108"],
+      nodes: ["node3", "node2"],
+      strict: true,
+    });
+    const upid = await migrate("node3", 108, { target: "node1", online: 1 });
+    expect((await waitDone("node3", upid)).exitstatus).toBe("OK");
+    await new Promise((r) => setTimeout(r, (5000 / TIME_SCALE) * 3));
+    const list = await http.data<unknown[]>("/nodes/node3/tasks", {
+      vmid: 108,
+      typefilter: "qmigrate",
+      source: "all",
+    });
+    expect(list).toEqual([]);
+    expect(await resource(108)).toMatchObject({ node: "node3", hastate: "started" });
+  });
+
   it("stopping the task during the RAM phase ends in `migration problems`, the VM stays", async () => {
     const upid = await migrate("node1", 111, { target: "node3", online: 1 });
     await waitFor(async () =>

@@ -603,6 +603,16 @@ export function startHaMigration(
       return;
     }
     rt.tasks.finish(task, "OK");
+    // The CRM drops a request that a strict node-affinity rule forbids: no qmigrate ever appears.
+    const forbidden = rt.cluster.haRules.some(
+      (r) =>
+        !r.disable &&
+        r.type === "node-affinity" &&
+        r.strict &&
+        r.resources.includes(ha.sid) &&
+        !(r.nodes ?? []).some((n) => n.split(":")[0] === req.target),
+    );
+    if (forbidden) return;
     ha.state = "migrate";
     ha.target = req.target;
     rt.scheduler.after(rt.haCrmDelayMs / rt.timeScale, () => {
