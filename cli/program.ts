@@ -17,6 +17,19 @@ export const processIo: CliIo = {
   stderr: (t) => process.stderr.write(t),
 };
 
+/** Where a subcommand writes: runCli installs the io on the root command, tests pass a fake one. */
+export function outputOf(command: Command): (text: string) => void {
+  let root = command;
+  while (root.parent) root = root.parent;
+  return root.configureOutput().writeOut ?? ((t: string) => process.stdout.write(t));
+}
+
+export function errorOutputOf(command: Command): (text: string) => void {
+  let root = command;
+  while (root.parent) root = root.parent;
+  return root.configureOutput().writeErr ?? ((t: string) => process.stderr.write(t));
+}
+
 export function buildProgram(registry: readonly Register[]): Command {
   const program = new Command("pve-evacuate")
     .description("Evacuate Proxmox VE nodes one live migration at a time, measured and audited.")

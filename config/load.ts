@@ -92,6 +92,11 @@ export const ENV_VARS: ReadonlyArray<{ name: string; path: Path; secret?: boolea
     path: ["qos", "addressTagPrefix"],
     help: "tag prefix giving a probe address",
   },
+  {
+    name: "QOS_ALLOW_LOOPBACK",
+    path: ["qos", "allowLoopback"],
+    help: "probe 127.0.0.1 addresses (lab only)",
+  },
   { name: "LOG_LEVEL", path: ["logLevel"], help: "pino level (default info)" },
   { name: "METRICS_PORT", path: ["metricsPort"], help: "port for /metrics and /healthz" },
 ];

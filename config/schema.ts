@@ -89,8 +89,10 @@ export const QosPolicy = z.object({
   /** Bandwidth the throughput grade is measured against, bits per second. */
   referenceBandwidthBps: z.coerce.number().positive().default(1e9),
   labels: z.enum(["en", "id"]).default("en"),
-  /** Tag prefix that overrides the probe address, e.g. `probe-10.0.0.5`. */
+  /** Tag prefix that overrides the probe address, e.g. `probe-10.0.0.5`; `probe-port-8080` sets the port. */
   addressTagPrefix: z.string().default("probe-"),
+  /** Probe 127.0.0.1 when the guest agent reports it (only the lab's VMs answer there). */
+  allowLoopback: boolFromEnv.default(false),
 });
 export type QosPolicy = z.infer<typeof QosPolicy>;
 

@@ -56,7 +56,7 @@ export function startWorkerRuntime(o: WorkerRuntimeOptions): WorkerRuntime {
       pve: o.pve,
       policy: o.config.qos,
       logger: o.logger,
-      ...(o.allowLoopbackProbes ? { allowLoopback: true } : {}),
+      ...(o.allowLoopbackProbes || o.config.qos.allowLoopback ? { allowLoopback: true } : {}),
     }),
     parseTaskLog: taskFigures,
     policy,
