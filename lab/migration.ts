@@ -75,6 +75,8 @@ class MigrationRun {
   readonly startEpochMs = Date.now();
   private switchoverMs = Number.POSITIVE_INFINITY;
   private outageMs = 0;
+  private switchoverWallMs: number | undefined;
+  private outageEndWallMs: number | undefined;
   private done = false;
 
   constructor(
@@ -166,6 +168,7 @@ class MigrationRun {
 
   private switchover(atMs: number, outageMs: number): void {
     this.phase = "switchover";
+    this.switchoverWallMs = Date.now();
     const responder = this.rt.responders.get(this.guest.vmid);
     const silence = responder
       ? responder.silence(outageMs)
@@ -185,6 +188,7 @@ class MigrationRun {
       }
       if (this.done) return;
       this.phase = "cleanup";
+      this.outageEndWallMs = Date.now();
       for (const step of this.afterSwitchover.filter((s) => s.atMs >= atMs + outageMs)) {
         this.at((step.atMs - atMs - outageMs) / this.rt.timeScale, () => this.apply(step));
       }
@@ -239,10 +243,12 @@ class MigrationRun {
     }
   }
 
+  /** Where the task is on the model's clock (for the durations a stop prints). */
   private modelNow(): number {
-    const wall = Date.now() - this.startEpochMs;
-    if (this.phase === "setup" || this.phase === "ram") return wall * this.rt.timeScale;
-    return Math.max(wall, this.switchoverMs);
+    const now = Date.now();
+    if (this.switchoverWallMs === undefined) return (now - this.startEpochMs) * this.rt.timeScale;
+    if (this.outageEndWallMs === undefined) return this.switchoverMs + (now - this.switchoverWallMs);
+    return this.switchoverMs + this.outageMs + (now - this.outageEndWallMs) * this.rt.timeScale;
   }
 }
 
