@@ -55,7 +55,7 @@ describe("lab server", () => {
     const nodes = await pve.nodes.$get();
     expect(nodes.map((n) => n.node)).toEqual(["node1", "node2", "node3"]);
     const config = await pve.nodes.$("node1").qemu.$(103).config.$get();
-    expect(config.tags).toBe("workload-game");
+    expect(config.tags).toMatch(/^workload-game;probe-port-\d+$/);
   });
 
   it("refuses a wrong token with 401 through the real client", async () => {

@@ -205,8 +205,12 @@ export async function startLab(options: LabOptions = {}): Promise<RunningLab> {
   };
   if (options.responders ?? true) {
     for (const g of cluster.allGuests()) {
-      if (g.type === "qemu" && g.status === "running" && !g.template)
-        rt.responders.set(g.vmid, await startResponder());
+      if (g.type === "qemu" && g.status === "running" && !g.template) {
+        const responder = await startResponder();
+        rt.responders.set(g.vmid, responder);
+        // Every responder listens on its own port; the tag tells the prober which (qos/ reads `probe-port-N`).
+        g.tags = [...g.tags.filter((t) => !t.startsWith("probe-port-")), `probe-port-${responder.tcpPort}`];
+      }
     }
   }
   const tls = await createLabTls(host === "0.0.0.0" || host === "::" ? [] : [host]);
