@@ -17,7 +17,6 @@ import type { Actor } from "../worker/jobData.ts";
 import type { MigrationResult } from "../worker/migrateVm.ts";
 import { createEvacuationQueue, type EvacuationQueue } from "../worker/queue.ts";
 import { formatResult, progressBar, summarize } from "../worker/resultSummary.ts";
-import { DEFAULT_PREFIX } from "../worker/runtime.ts";
 import { pveClientFromEnv } from "./connect.ts";
 import { formatPlanText } from "./plan.ts";
 import { errorOutputOf, outputOf, type Register } from "./program.ts";
@@ -111,7 +110,7 @@ export function registerEvacuate(deps: EvacuateDeps = {}): Register {
           ? deps.connect()
           : pveClientFromEnv({ ...(deps.env ? { env: deps.env } : {}) });
         const redis = createRedis(config.redisUrl);
-        const prefix = deps.prefix ?? DEFAULT_PREFIX;
+        const prefix = deps.prefix ?? config.redisPrefix;
         const events = createEventLog({ redis, prefix });
         const queue = createEvacuationQueue({ redis, prefix, events });
         const actor: Actor = { kind: "cli", id: userInfo().username };

@@ -23,6 +23,7 @@ export const ENV_VARS: ReadonlyArray<{ name: string; path: Path; secret?: boolea
   { name: "PVE_TIMEOUT_MS", path: ["pve", "timeoutMs"], help: "timeout per API request (default 15000)" },
   { name: "PVE_RETRIES", path: ["pve", "retries"], help: "retries for GET requests (default 3)" },
   { name: "REDIS_URL", path: ["redisUrl"], help: "Redis URL (default redis://127.0.0.1:6379)" },
+  { name: "REDIS_PREFIX", path: ["redisPrefix"], help: "prefix of all Redis keys (default pve-evacuate)" },
   { name: "DISCORD_TOKEN", path: ["discord", "token"], secret: true, help: "bot token" },
   { name: "DISCORD_APPLICATION_ID", path: ["discord", "applicationId"], help: "application id" },
   { name: "DISCORD_GUILD_ID", path: ["discord", "guildId"], help: "guild (server) id" },

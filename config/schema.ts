@@ -77,6 +77,10 @@ export const MigrationPolicy = z.object({
   bwlimitKiB: z.coerce.number().int().min(0).default(0),
   pollIntervalMs: positiveMs.default(1000),
   planTtlMs: positiveMs.default(10 * 60_000),
+  /** How long a dead worker's job and lock live before another worker adopts its migration. */
+  lockTtlMs: positiveMs.default(30_000),
+  /** How long to wait for HA to start the real qmigrate after an hamigrate. */
+  haTaskTimeoutMs: positiveMs.default(60_000),
 });
 export type MigrationPolicy = z.infer<typeof MigrationPolicy>;
 
@@ -99,6 +103,11 @@ export type QosPolicy = z.infer<typeof QosPolicy>;
 export const AppConfig = z.object({
   pve: PveConfig.optional(),
   redisUrl: z.string().url().default("redis://127.0.0.1:6379"),
+  /** Prefix of every Redis key (queue, events, evacuations): two installations can share a Redis. */
+  redisPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, "letters, digits, '_', '.', '-' only")
+    .default("pve-evacuate"),
   discord: DiscordConfig.optional(),
   migration: MigrationPolicy.default(MigrationPolicy.parse({})),
   qos: QosPolicy.default(QosPolicy.parse({})),

@@ -58,7 +58,9 @@ export function formatResult(r: MigrationResult): string {
     );
   }
   if (r.qos?.measured) {
-    lines.push(`  client-observed downtime ${formatMs(r.qos.observedDowntimeMs)} (${r.qos.method} ${r.qos.address})`);
+    lines.push(
+      `  client-observed downtime ${formatMs(r.qos.observedDowntimeMs)} (${r.qos.method} ${r.qos.address})`,
+    );
     const grades = gradeLine(r);
     if (grades) lines.push(`  grades: ${grades}`);
   } else if (r.qos) {

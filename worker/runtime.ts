@@ -36,7 +36,7 @@ export interface WorkerRuntime {
 export const DEFAULT_PREFIX = "pve-evacuate";
 
 export function startWorkerRuntime(o: WorkerRuntimeOptions): WorkerRuntime {
-  const prefix = o.prefix ?? DEFAULT_PREFIX;
+  const prefix = o.prefix ?? o.config.redisPrefix;
   const events = createEventLog({ redis: o.redis, prefix });
   const policy: WorkerPolicy = {
     ...DEFAULT_WORKER_POLICY,
@@ -44,6 +44,9 @@ export function startWorkerRuntime(o: WorkerRuntimeOptions): WorkerRuntime {
     pollIntervalMs: o.config.migration.pollIntervalMs,
     baselineMs: o.config.qos.baselineMs,
     tailMs: o.config.qos.tailMs,
+    lockTtlMs: o.config.migration.lockTtlMs,
+    stalledIntervalMs: o.config.migration.lockTtlMs,
+    haTaskTimeoutMs: o.config.migration.haTaskTimeoutMs,
     ...o.policy,
   };
   const worker = createWorker({
