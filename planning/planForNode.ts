@@ -8,7 +8,11 @@ import { gatherClusterData } from "./clusterData.ts";
 import { buildClusterView } from "./clusterView.ts";
 import { type Plan, type PlanRequest, planEvacuation } from "./plan.ts";
 
-export async function planForNode(pve: PveClient, request: PlanRequest, policy: MigrationPolicy): Promise<Plan> {
+export async function planForNode(
+  pve: PveClient,
+  request: PlanRequest,
+  policy: MigrationPolicy,
+): Promise<Plan> {
   const data = await gatherClusterData(pve, { guestsOn: request.source });
   return planEvacuation(buildClusterView(data), request, policy);
 }

@@ -117,9 +117,11 @@ export const MigratePrecondition = z.looseObject({
 });
 export type MigratePrecondition = z.infer<typeof MigratePrecondition>;
 
-export const Upid = z.string().regex(/^UPID:[^:]+:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:[^:]*:[^:]*:[^:]*:$/, {
-  message: "not a PVE UPID",
-});
+export const Upid = z
+  .string()
+  .regex(/^UPID:[^:]+:[0-9A-F]{8}:[0-9A-F]{8,9}:[0-9A-F]{8}:[^:]*:[^:]*:[^:]*:$/, {
+    message: "not a PVE UPID",
+  });
 
 export const TaskStatus = z.looseObject({
   upid: z.string(),
