@@ -1,7 +1,7 @@
 import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../lib/errors.ts";
-import { loadConfig } from "./load.ts";
+import { ENV_VARS, loadConfig } from "./load.ts";
 
 const SECRET = "0b2f4c1e-7a55-4d2e-9a1b-3c4d5e6f7a8b";
 const validPve = {
@@ -94,5 +94,35 @@ describe("loadConfig", () => {
     expect(inspect(c, { depth: 10 })).not.toContain(SECRET);
     const bad = problemsOf(() => loadConfig({ env: { ...validPve, PVE_HOST: "", PVE_TOKEN_ID: "x" } }));
     expect(JSON.stringify(bad)).not.toContain(SECRET);
+  });
+});
+
+describe("ENV_VARS", () => {
+  it("gives every configuration key an environment variable", () => {
+    const full = loadConfig({
+      env: {
+        ...validPve,
+        PVE_TOKEN_SECRET: SECRET,
+        DISCORD_TOKEN: "x",
+        DISCORD_APPLICATION_ID: "123456789012345678",
+        DISCORD_GUILD_ID: "123456789012345678",
+        DISCORD_CHANNEL_ID: "123456789012345678",
+        DISCORD_NOTIFY_ROLE_ID: "123456789012345678",
+        DISCORD_API_BASE: "http://127.0.0.1:1/api",
+        PVE_CA_FILE: "/ca.pem",
+        METRICS_PORT: "9100",
+      },
+    });
+    const leaves: string[] = [];
+    const walk = (value: unknown, path: string[]) => {
+      const isBranch =
+        typeof value === "object" && value !== null && !Array.isArray(value) && !("reveal" in value);
+      if (isBranch) for (const [k, v] of Object.entries(value)) walk(v, [...path, k]);
+      else leaves.push(path.join("."));
+    };
+    walk(full, []);
+    const mapped = new Set(ENV_VARS.map((v) => v.path.join(".")));
+    expect(leaves.filter((l) => !mapped.has(l))).toEqual([]);
+    expect([...mapped].filter((m) => !leaves.includes(m))).toEqual([]);
   });
 });

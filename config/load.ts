@@ -73,6 +73,16 @@ export const ENV_VARS: ReadonlyArray<{ name: string; path: Path; secret?: boolea
   },
   { name: "MIGRATION_POLL_INTERVAL_MS", path: ["migration", "pollIntervalMs"], help: "task poll interval" },
   {
+    name: "MIGRATION_LOCK_TTL_MS",
+    path: ["migration", "lockTtlMs"],
+    help: "after this long a dead worker's migration is adopted by another (default 30000)",
+  },
+  {
+    name: "MIGRATION_HA_TASK_TIMEOUT_MS",
+    path: ["migration", "haTaskTimeoutMs"],
+    help: "how long to wait for HA to start the migration task (default 60000)",
+  },
+  {
     name: "MIGRATION_PLAN_TTL_MS",
     path: ["migration", "planTtlMs"],
     help: "how long a plan can be confirmed",
