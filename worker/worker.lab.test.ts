@@ -71,7 +71,7 @@ function setup(extra: Record<string, string> = {}, startWorker = true) {
 }
 
 beforeAll(async () => {
-  const cluster = new LabClusterBuilder({ nodes: 3, seed: 7 })
+  const cluster = new LabClusterBuilder({ nodes: 4, seed: 7 })
     .vm(101, { node: "node1", workload: "idle", memoryGiB: 2 })
     .vm(102, { node: "node1", workload: "video", memoryGiB: 4 })
     .vm(103, { node: "node1", workload: "game", memoryGiB: 8 })
@@ -79,6 +79,8 @@ beforeAll(async () => {
     .vm(201, { node: "node2", workload: "idle", memoryGiB: 2 })
     .vm(202, { node: "node2", workload: "video", memoryGiB: 2 })
     .vm(301, { node: "node3", workload: "game", memoryGiB: 8 })
+    .vm(401, { node: "node4", workload: "game", memoryGiB: 32 })
+    .vm(402, { node: "node4", workload: "idle", memoryGiB: 1 })
     .build();
   lab = await startLab({ port: 0, cluster, timeScale: TIME_SCALE, authFailureDelayMs: 0 });
   pve = createHttpPveClient({
@@ -216,6 +218,51 @@ describe("worker against the lab", () => {
     } finally {
       lab.faults.remove(id);
     }
+  });
+
+  it("cancel --abort-running stops the running PVE task and drops the rest; the VM stays", async () => {
+    const { queue, events } = setup({ QOS_METHOD: "none" });
+    const moves = [
+      {
+        vmid: 401,
+        name: "game-401",
+        type: "qemu" as const,
+        target: "node2",
+        memoryBytes: 32 * 1024 ** 3,
+        mode: "live" as const,
+        withLocalDisks: false,
+      },
+      {
+        vmid: 402,
+        name: "idle-402",
+        type: "qemu" as const,
+        target: "node2",
+        memoryBytes: 1024 ** 3,
+        mode: "live" as const,
+        withLocalDisks: false,
+      },
+    ];
+    const record = await queue.enqueue({ source: "node4", kind: "evacuate", moves, requestedBy: actor });
+    let upid: string | undefined;
+    for (let i = 0; i < 200 && !upid; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      upid = (await queue.queue.getJob(`${record.id}-401`))?.data.upid;
+    }
+    expect(upid).toBeDefined();
+    const outcome = await queue.cancel({ abortRunning: true, by: actor, pve });
+    expect(outcome).toMatchObject({ evacuationId: record.id, removed: [402], aborted: { vmid: 401, upid } });
+
+    const results = await followEvacuation(queue, record.id, {}, 100);
+    expect(results.map((r) => [r.vmid, r.status]).sort()).toEqual([
+      [401, "cancelled"],
+      [402, "cancelled"],
+    ]);
+    const vms = await pve.clusterResources("vm");
+    expect(vms.find((r) => r.vmid === 401)).toMatchObject({ node: "node4", status: "running" });
+    expect((await queue.store.get(record.id))?.status).toBe("cancelled");
+    const log = await events.read({ evacuationId: record.id });
+    expect(log.some((e) => e.event.type === "evacuation.cancelled")).toBe(true);
+    expect(log.at(-1)?.event).toMatchObject({ type: "evacuation.finished", status: "cancelled" });
   });
 
   it("after kill -9 mid-migration, the next worker adopts the task: one migration, true outcome", async () => {

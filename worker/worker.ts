@@ -132,7 +132,17 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
         now: () => Date.now(),
         policy: deps.policy,
       });
-      const result = await storeChart(raw, `${deps.prefix}:chart:${data.evacuationId}:${data.vmid}`);
+      const stored = await storeChart(raw, `${deps.prefix}:chart:${data.evacuationId}:${data.vmid}`);
+      // A task stopped by `cancel --abort-running` fails in PVE's words; for the operator it was a cancel.
+      const record = await store.get(data.evacuationId);
+      const result: MigrationResult =
+        stored.status === "failed" && record?.status === "cancelled"
+          ? {
+              ...stored,
+              status: "cancelled",
+              error: `${record.stopReason ?? "cancelled"}: ${stored.error ?? "task stopped"}`,
+            }
+          : stored;
 
       await deps.events.append({
         ...ctx,
@@ -182,21 +192,21 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
           `VM ${data.vmid} (${data.name}) ${result.status}: ${result.error ?? ""}`.trim(),
         );
       }
-      const { record, done } = await store.recordResult(data.evacuationId, result);
+      const { record: ended, done } = await store.recordResult(data.evacuationId, result);
       if (done) {
         const results = await store.results(data.evacuationId);
         const count = (s: MigrationResult["status"]) => results.filter((r) => r.status === s).length;
         await deps.events.append({
           actor,
-          evacuationId: record.id,
-          node: record.source,
+          evacuationId: ended.id,
+          node: ended.source,
           type: "evacuation.finished",
           status:
-            record.status === "finished"
+            ended.status === "finished"
               ? count("failed") + count("blocked") > 0
                 ? "failed"
                 : "completed"
-              : record.status === "cancelled"
+              : ended.status === "cancelled"
                 ? "cancelled"
                 : "stopped",
           summary: {
