@@ -11,6 +11,7 @@ const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   migrationModel: () => import("./migrationModel.ts"),
   plan: () => import("./plan.ts"),
   qos: () => import("./qos.ts"),
+  worker: () => import("./worker.ts"),
 };
 
 const wanted = process.argv.slice(2);

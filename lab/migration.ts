@@ -209,7 +209,10 @@ class MigrationRun {
     delete this.guest.migrationTarget;
     if (this.guest.lock === "migrate") delete this.guest.lock;
     this.rt.tasks.finish(this.task, exitstatus);
-    if (this.truth) this.truth.status = exitstatus === "OK" ? "ok" : "failed";
+    if (this.truth) {
+      this.truth.status = exitstatus === "OK" ? "ok" : "failed";
+      this.truth.taskEndEpochMs = Date.now();
+    }
     this.onEnd(exitstatus === "OK");
   }
 
@@ -437,6 +440,7 @@ export function startQemuMigration(rt: LabRuntime, req: QemuMigrationRequest): L
       delete ha.target;
     }
   });
+  truth.taskStartEpochMs = run.startEpochMs;
   const { steps, ramStart, rendered } = qemuPlan(rt, req, failure, new Date(run.startEpochMs));
   if (rendered) {
     const t = rendered.truth;

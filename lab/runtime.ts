@@ -24,6 +24,9 @@ export interface LabMigrationTruth {
   outageEndEpochMs?: number;
   transferredBytes?: number;
   totalTimeMs?: number;
+  /** Wall clock (Date.now()) when the PVE task started and ended: what orchestration overhead is measured against. */
+  taskStartEpochMs?: number;
+  taskEndEpochMs?: number;
   workload: string;
 }
 
