@@ -30,7 +30,12 @@ export interface TaskFigures {
 export interface QosSession {
   markMigrationStart(): void;
   markMigrationEnd(): void;
-  finish(): Promise<QosOutcome>;
+  /** `migration`: PVE's own figures, so time and data are graded on what PVE did, not on probe windows. */
+  finish(migration?: {
+    durationMs?: number;
+    transferredBytes?: number;
+    memoryBytes?: number;
+  }): Promise<QosOutcome>;
 }
 
 export type QosOutcome =
@@ -268,7 +273,13 @@ export async function migrateVm(initial: MigrationJobData, deps: MigrateVmDeps):
     await move({ type: "task-ended", ok, exitStatus: status.exitstatus ?? "" }, {}, status.exitstatus);
 
     if (qosSession) await deps.sleep(deps.policy.tailMs);
-    const qos = qosSession ? await qosSession.finish() : qosOutcome;
+    const qos = qosSession
+      ? await qosSession.finish({
+          ...(figures.durationMs !== undefined ? { durationMs: figures.durationMs } : {}),
+          ...(figures.transferredBytes !== undefined ? { transferredBytes: figures.transferredBytes } : {}),
+          ...(job.memoryBytes > 0 ? { memoryBytes: job.memoryBytes } : {}),
+        })
+      : qosOutcome;
     await move({ type: "finished" });
 
     const where = await locate();

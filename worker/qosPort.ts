@@ -78,9 +78,9 @@ export function createQosPort(options: QosPortOptions): MigrateVmDeps["qos"] {
         markMigrationEnd: () => {
           probe.mark(MIGRATION_END_MARK);
         },
-        async finish(): Promise<QosOutcome> {
+        async finish(migration): Promise<QosOutcome> {
           const recording = await probe.stop();
-          const report = qosReport(toSamplesFile(recording), {
+          const report = qosReport(toSamplesFile(recording, migration), {
             labels: policy.labels,
             referenceBandwidthBps: policy.referenceBandwidthBps,
           });
