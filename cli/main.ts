@@ -1,4 +1,5 @@
 import { register as audit } from "./audit.ts";
+import { register as demo } from "./demo.ts";
 import { register as evacuate } from "./evacuate.ts";
 import { register as evacuation } from "./evacuation.ts";
 import { register as lab } from "./lab.ts";
@@ -10,6 +11,17 @@ import { register as snapshot } from "./snapshot.ts";
 import { register as worker } from "./worker.ts";
 
 /** Explicit registry: one line per subcommand file. */
-const registry: Register[] = [audit, evacuate, evacuation, lab, parseTaskLog, plan, qos, snapshot, worker];
+const registry: Register[] = [
+  audit,
+  demo,
+  evacuate,
+  evacuation,
+  lab,
+  parseTaskLog,
+  plan,
+  qos,
+  snapshot,
+  worker,
+];
 
 process.exitCode = await runCli(process.argv.slice(2), registry);

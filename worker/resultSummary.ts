@@ -51,7 +51,7 @@ export function formatResult(r: MigrationResult): string {
   if (r.pve) {
     const data =
       r.pve.transferredBytes !== undefined
-        ? `${renderBytes(r.pve.transferredBytes)}${r.pve.totalBytes !== undefined ? ` of ${renderBytes(r.pve.totalBytes)}` : ""}`
+        ? `${renderBytes(r.pve.transferredBytes)} sent${r.pve.totalBytes !== undefined ? ` (VM state ${renderBytes(r.pve.totalBytes)})` : ""}`
         : "—";
     lines.push(
       `  migration time ${formatMs(r.pve.durationMs)} · PVE downtime ${formatMs(r.pve.downtimeMs)} · data ${data}`,
