@@ -16,7 +16,7 @@ import {
 } from "../audit/query.ts";
 import { loadConfigFromProcess } from "../config/load.ts";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
-import type { Register } from "./program.ts";
+import { errorOutputOf, outputOf, type Register } from "./program.ts";
 
 export interface AuditCliDeps {
   /** Environment the config is read from (REDIS_URL); default process.env. */
@@ -36,17 +36,6 @@ interface ListOptions {
   limit?: string;
   format: OutputFormat;
   json?: boolean;
-}
-
-/** The root program carries the io runCli was given; subcommands hold a stale copy of it. */
-function output(cmd: Command): { out: (t: string) => void; err: (t: string) => void } {
-  let root = cmd;
-  while (root.parent) root = root.parent;
-  const config = root.configureOutput();
-  return {
-    out: config.writeOut ?? ((t) => process.stdout.write(t)),
-    err: config.writeErr ?? ((t) => process.stderr.write(t)),
-  };
 }
 
 function positiveInt(flag: string, value: string, example: string): number {
@@ -99,7 +88,7 @@ async function withLog<T>(deps: AuditCliDeps, cmd: Command, fn: (log: EventLog) 
       "Start Redis or point REDIS_URL at it.",
     );
   }
-  const { err } = output(cmd);
+  const err = errorOutputOf(cmd);
   const log = createEventLog({
     redis,
     prefix: deps.prefix ?? DEFAULT_PREFIX,
@@ -144,7 +133,7 @@ export function registerAudit(deps: AuditCliDeps = {}): Register {
         const events = await withLog(deps, cmd, (log) =>
           log.read(filter, limit === undefined ? {} : { limit }),
         );
-        const { out } = output(cmd);
+        const out = outputOf(cmd);
         if (opts.json) {
           out(`[${formatEvents(events, "jsonl").trimEnd().split("\n").filter(Boolean).join(",")}]\n`);
         } else {
@@ -160,7 +149,7 @@ export function registerAudit(deps: AuditCliDeps = {}): Register {
         // `audit verify --json`: commander hands --json to `audit`, which knows it too; read both.
         const opts = cmd.optsWithGlobals<{ json?: boolean }>();
         const result = await withLog(deps, cmd, (log) => log.verify());
-        const { out } = output(cmd);
+        const out = outputOf(cmd);
         if (opts.json) out(`${JSON.stringify(result)}\n`);
         if (result.ok) {
           if (!opts.json) out(`${describeVerifyResult(result)}\n`);

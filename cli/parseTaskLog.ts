@@ -15,7 +15,7 @@ import {
   parseTaskLogText,
   type TaskLogContext,
 } from "../proxmox/taskLog.ts";
-import type { Register } from "./program.ts";
+import { outputOf, type Register } from "./program.ts";
 
 export interface ParseTaskLogDeps {
   readStdin: () => Promise<string>;
@@ -52,7 +52,7 @@ export function registerParseTaskLog(deps: ParseTaskLogDeps): Register {
         if (options.upid !== undefined) context.upid = options.upid;
         if (options.sourceNode !== undefined) context.sourceNode = options.sourceNode;
         const report = parseInput(text, context);
-        const write = stdoutOf(command);
+        const write = outputOf(command);
         write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatTaskLogSummary(report));
       });
   };
@@ -94,13 +94,6 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-/** The io runCli installed lives on the root command; subcommands were created before it was set. */
-function stdoutOf(command: Command): (text: string) => void {
-  let root = command;
-  while (root.parent) root = root.parent;
-  return root.configureOutput().writeOut ?? ((text: string) => process.stdout.write(text));
 }
 
 export function formatDurationMs(ms: number): string {

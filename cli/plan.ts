@@ -13,7 +13,7 @@ import { buildClusterView } from "../planning/clusterView.ts";
 import { type Plan, type PlanRequest, planEvacuation } from "../planning/plan.ts";
 import type { PveClient } from "../proxmox/port.ts";
 import { addClusterOption, type ConnectOptions, pveClientFromEnv } from "./connect.ts";
-import type { Register } from "./program.ts";
+import { outputOf, type Register } from "./program.ts";
 
 /** A client plus, optionally, where its data comes from and how to let it go. */
 export type PlanClient = PveClient & { readonly source?: string; close?: () => Promise<void> };
@@ -32,13 +32,6 @@ const Options = z.object({
   includeContainers: z.boolean().optional(),
   target: z.string().min(1).optional(),
 });
-
-function outputOf(command: Command) {
-  let root = command;
-  while (root.parent) root = root.parent;
-  const out = root.configureOutput();
-  return out.writeOut ?? ((t: string) => process.stdout.write(t));
-}
 
 /** Pads columns so a plan reads as a table in a terminal; the last column is left ragged. */
 function table(header: string[], rows: string[][], indent = "  "): string[] {

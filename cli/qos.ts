@@ -14,7 +14,7 @@ import { LABELS, type Language } from "../qos/labels.ts";
 import type { WindowMetrics, WindowName } from "../qos/metrics.ts";
 import { type QosReport, qosReport } from "../qos/report.ts";
 import { formatIssuePath, parseSamplesFile } from "../qos/samples.ts";
-import type { Register } from "./program.ts";
+import { outputOf, type Register } from "./program.ts";
 
 const Options = z.object({
   json: z.boolean().optional(),
@@ -52,7 +52,7 @@ export const register: Register = (program) => {
         const png = await renderTimelinePng(samples, samples.windows, { language: options.labels });
         await writeFile(options.chart, png);
       }
-      const write = stdoutOf(command);
+      const write = outputOf(command);
       if (options.json) {
         write(`${JSON.stringify(options.chart ? { ...report, chart: options.chart } : report, null, 2)}\n`);
       } else {
@@ -90,13 +90,6 @@ function parseGrading(data: unknown, file: string): GradingOverrides {
     ErrorCodes.InvalidInput,
     `Invalid grading file "${file}":\n${issues}\nKeys: ${GRADED_METRICS.join(", ")}; each { better: "lower"|"higher", limits: [{value, inclusive} ×3] }.`,
   );
-}
-
-/** The io runCli installed lives on the root command; subcommands were created before it was set. */
-function stdoutOf(command: Command): (text: string) => void {
-  let root = command;
-  while (root.parent) root = root.parent;
-  return root.configureOutput().writeOut ?? ((text: string) => process.stdout.write(text));
 }
 
 const ms = (v: number | undefined) => (v === undefined ? "-" : v < 10 ? v.toFixed(2) : v.toFixed(1));

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
 import { recordSnapshot } from "../proxmox/snapshot.ts";
 import { type ConnectOptions, withPveClient } from "./connect.ts";
-import type { Register } from "./program.ts";
+import { errorOutputOf, outputOf, type Register } from "./program.ts";
 
 export interface SnapshotCommandDeps {
   env?: NodeJS.ProcessEnv;
@@ -16,17 +16,6 @@ export interface SnapshotCommandDeps {
 }
 
 const Options = z.object({ out: z.string().min(1).optional() });
-
-/** runCli installs its io on the root command; subcommands must look it up there. */
-function outputOf(command: Command) {
-  let root = command;
-  while (root.parent) root = root.parent;
-  const out = root.configureOutput();
-  return {
-    stdout: out.writeOut ?? ((t: string) => process.stdout.write(t)),
-    stderr: out.writeErr ?? ((t: string) => process.stderr.write(t)),
-  };
-}
 
 export function registerSnapshot(deps: SnapshotCommandDeps = {}): Register {
   return (program) => {
@@ -38,7 +27,7 @@ export function registerSnapshot(deps: SnapshotCommandDeps = {}): Register {
       .option("--out <file>", "write the snapshot to FILE instead of stdout")
       .action(async (rawOptions: unknown, command: Command) => {
         const options = Options.parse(rawOptions);
-        const io = outputOf(command);
+        const io = { stdout: outputOf(command), stderr: errorOutputOf(command) };
         const connect: ConnectOptions = deps.env ? { env: deps.env } : {};
         const snapshot = await withPveClient(connect, (client) =>
           recordSnapshot(client, {
