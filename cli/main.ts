@@ -1,5 +1,6 @@
 import { register as audit } from "./audit.ts";
 import { register as demo } from "./demo.ts";
+import { register as doctor } from "./doctor.ts";
 import { register as evacuate } from "./evacuate.ts";
 import { register as evacuation } from "./evacuation.ts";
 import { register as lab } from "./lab.ts";
@@ -14,6 +15,7 @@ import { register as worker } from "./worker.ts";
 const registry: Register[] = [
   audit,
   demo,
+  doctor,
   evacuate,
   evacuation,
   lab,

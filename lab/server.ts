@@ -22,6 +22,7 @@ import { generateCluster } from "./generate.ts";
 import { validateParams } from "./params.ts";
 import { type Responder, startResponder } from "./responder.ts";
 import { aclPath, compileRoutes, matchRoute, type RouteAnswer } from "./router.ts";
+import { accessRoutes } from "./routes/access.ts";
 import { clusterRoutes } from "./routes/cluster.ts";
 import { guestRoutes } from "./routes/guests.ts";
 import { haRoutes } from "./routes/ha.ts";
@@ -90,7 +91,7 @@ export interface RunningLab {
 const JSON_TYPE = "application/json;charset=UTF-8";
 const API_PREFIX = "/api2/json";
 const MAX_BODY = 1024 * 1024;
-const routes = compileRoutes([...clusterRoutes, ...guestRoutes, ...taskRoutes, ...haRoutes]);
+const routes = compileRoutes([...clusterRoutes, ...guestRoutes, ...taskRoutes, ...haRoutes, ...accessRoutes]);
 
 /** Reason phrases must be one line of printable characters. */
 function reason(text: string): string {
