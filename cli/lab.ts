@@ -3,7 +3,7 @@
  * real API over HTTPS — and prints how to point pve-evacuate (or any PVE client) at it. Serves until
  * SIGINT/SIGTERM, then shuts down cleanly.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { z } from "zod";
 import { type FaultPlan, FaultPlan as FaultPlanSchema, parseFaultFlag } from "../lab/faults.ts";
@@ -39,6 +39,7 @@ const Options = z.object({
   faultsFile: z.string().min(1).optional(),
   responders: z.boolean().default(true),
   authDelay: intText("--auth-delay", 0),
+  fingerprintFile: z.string().min(1).optional(),
   json: z.boolean().optional(),
 });
 
@@ -91,6 +92,16 @@ function faultPlanFrom(flags: string[], file: string | undefined): FaultPlan {
     plan.push(...parsed.data);
   }
   return plan;
+}
+
+/** Written whole or not at all: a reader never sees half a fingerprint. */
+function writeFingerprintFile(path: string, fingerprint: string): void {
+  try {
+    writeFileSync(`${path}.tmp`, `${fingerprint}\n`);
+    renameSync(`${path}.tmp`, path);
+  } catch (e) {
+    throw new UserError(ErrorCodes.InvalidInput, `--fingerprint-file ${path}: ${(e as Error).message}`);
+  }
 }
 
 export function labDescription(lab: RunningLab) {
@@ -197,6 +208,10 @@ export function registerLab(deps: LabCommandDeps = {}): Register {
       .option("--faults-file <file>", "JSON file with faults")
       .option("--no-responders", "do not start the VMs' network responders")
       .option("--auth-delay <ms>", "delay before a 401, as PVE's 3 s", "3000")
+      .option(
+        "--fingerprint-file <path>",
+        "write the certificate fingerprint to this file once serving (removed on exit), for clients in other containers",
+      )
       .option("--json", "print the connection details as JSON")
       .addHelpText("after", HELP_AFTER)
       .action(async (raw: Record<string, unknown>, command: Command) => {
@@ -243,9 +258,18 @@ export function registerLab(deps: LabCommandDeps = {}): Register {
         let root = command;
         while (root.parent) root = root.parent;
         const write = root.configureOutput().writeOut ?? ((t: string) => process.stdout.write(t));
+        if (o.fingerprintFile !== undefined) {
+          try {
+            writeFingerprintFile(o.fingerprintFile, lab.fingerprint);
+          } catch (e) {
+            await lab.close();
+            throw e;
+          }
+        }
         write(o.json ? `${JSON.stringify(labDescription(lab), null, 2)}\n` : formatLabText(lab, o.timeScale));
         await (deps.untilStopped ?? untilSignal)();
         await lab.close();
+        if (o.fingerprintFile !== undefined) rmSync(o.fingerprintFile, { force: true });
       });
   };
 }
