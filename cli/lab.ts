@@ -40,6 +40,7 @@ const Options = z.object({
   responders: z.boolean().default(true),
   authDelay: intText("--auth-delay", 0),
   fingerprintFile: z.string().min(1).optional(),
+  caFile: z.string().min(1).optional(),
   json: z.boolean().optional(),
 });
 
@@ -94,13 +95,13 @@ function faultPlanFrom(flags: string[], file: string | undefined): FaultPlan {
   return plan;
 }
 
-/** Written whole or not at all: a reader never sees half a fingerprint. */
-function writeFingerprintFile(path: string, fingerprint: string): void {
+/** Written whole or not at all: a reader never sees half a fingerprint or certificate. */
+function writeWhole(flag: string, path: string, text: string): void {
   try {
-    writeFileSync(`${path}.tmp`, `${fingerprint}\n`);
+    writeFileSync(`${path}.tmp`, text);
     renameSync(`${path}.tmp`, path);
   } catch (e) {
-    throw new UserError(ErrorCodes.InvalidInput, `--fingerprint-file ${path}: ${(e as Error).message}`);
+    throw new UserError(ErrorCodes.InvalidInput, `${flag} ${path}: ${(e as Error).message}`);
   }
 }
 
@@ -212,6 +213,10 @@ export function registerLab(deps: LabCommandDeps = {}): Register {
         "--fingerprint-file <path>",
         "write the certificate fingerprint to this file once serving (removed on exit), for clients in other containers",
       )
+      .option(
+        "--ca-file <path>",
+        "write the lab's CA certificate (PEM, for PVE_CA_FILE) to this file once serving (removed on exit)",
+      )
       .option("--json", "print the connection details as JSON")
       .addHelpText("after", HELP_AFTER)
       .action(async (raw: Record<string, unknown>, command: Command) => {
@@ -258,18 +263,20 @@ export function registerLab(deps: LabCommandDeps = {}): Register {
         let root = command;
         while (root.parent) root = root.parent;
         const write = root.configureOutput().writeOut ?? ((t: string) => process.stdout.write(t));
-        if (o.fingerprintFile !== undefined) {
-          try {
-            writeFingerprintFile(o.fingerprintFile, lab.fingerprint);
-          } catch (e) {
-            await lab.close();
-            throw e;
+        try {
+          if (o.fingerprintFile !== undefined) {
+            writeWhole("--fingerprint-file", o.fingerprintFile, `${lab.fingerprint}\n`);
           }
+          if (o.caFile !== undefined) writeWhole("--ca-file", o.caFile, lab.caPem);
+        } catch (e) {
+          await lab.close();
+          throw e;
         }
         write(o.json ? `${JSON.stringify(labDescription(lab), null, 2)}\n` : formatLabText(lab, o.timeScale));
         await (deps.untilStopped ?? untilSignal)();
         await lab.close();
-        if (o.fingerprintFile !== undefined) rmSync(o.fingerprintFile, { force: true });
+        for (const file of [o.fingerprintFile, o.caFile])
+          if (file !== undefined) rmSync(file, { force: true });
       });
   };
 }

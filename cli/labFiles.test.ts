@@ -8,10 +8,12 @@ import { runCli } from "./program.ts";
 
 const quiet = { stdout: () => {}, stderr: () => {} };
 
-describe("pve-evacuate lab --fingerprint-file", () => {
-  it("writes the fingerprint while serving and removes it on exit", async () => {
+describe("pve-evacuate lab --fingerprint-file / --ca-file", () => {
+  it("writes the fingerprint and the CA while serving and removes them on exit", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lab-fp-"));
     const file = join(dir, "fingerprint");
+    const ca = join(dir, "ca.pem");
+    let caWhileServing: string | undefined;
     let lab: RunningLab | undefined;
     let seenWhileServing: string | undefined;
     const register = registerLab({
@@ -21,12 +23,16 @@ describe("pve-evacuate lab --fingerprint-file", () => {
       },
       untilStopped: async () => {
         seenWhileServing = readFileSync(file, "utf8");
+        caWhileServing = readFileSync(ca, "utf8");
       },
     });
     try {
-      expect(await runCli(["lab", "--port", "0", "--fingerprint-file", file], [register], quiet)).toBe(0);
+      const argv = ["lab", "--port", "0", "--fingerprint-file", file, "--ca-file", ca];
+      expect(await runCli(argv, [register], quiet)).toBe(0);
       expect(seenWhileServing).toBe(`${lab?.fingerprint}\n`);
+      expect(caWhileServing).toBe(lab?.caPem);
       expect(existsSync(file)).toBe(false);
+      expect(existsSync(ca)).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
