@@ -264,7 +264,12 @@ export async function migrateVm(initial: MigrationJobData, deps: MigrateVmDeps):
         ...(soFar.totalBytes !== undefined ? { totalBytes: soFar.totalBytes } : {}),
       });
       if (status.status === "stopped" && page.lines.length < 500) break;
-      if (status.status !== "stopped") await deps.sleep(deps.policy.pollIntervalMs);
+      // Once QEMU reported its downtime only the short cleanup phase is left: look more often, so the
+      // next VM does not wait up to a whole poll interval for this task's end.
+      const nearEnd = soFar.downtimeMs !== undefined;
+      if (status.status !== "stopped") {
+        await deps.sleep(nearEnd ? Math.min(250, deps.policy.pollIntervalMs) : deps.policy.pollIntervalMs);
+      }
       status = await deps.pve.taskStatus(taskNode, current);
     }
     qosSession?.markMigrationEnd();
