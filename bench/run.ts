@@ -11,6 +11,7 @@ const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   migrationModel: () => import("./migrationModel.ts"),
   plan: () => import("./plan.ts"),
   qos: () => import("./qos.ts"),
+  qemu: () => import("./qemu.ts"),
   worker: () => import("./worker.ts"),
 };
 

@@ -433,13 +433,19 @@ export function startQemuMigration(rt: LabRuntime, req: QemuMigrationRequest): L
   };
   rt.truths.push(truth);
   const ha = rt.cluster.haOf(g.vmid);
-  const run = new MigrationRun(rt, task, g, req.target, truth, () => {
+  const settleHa = () => {
     if (ha && req.byHa) {
       // Done or failed, the CRM settles the service as started wherever the VM now runs.
       ha.state = "started";
       delete ha.target;
     }
-  });
+  };
+  // lab --qemu: a real QEMU guest migrates for real (lab/qemu/backend.ts); the rest stays modelled.
+  if (rt.qemu?.takes(req, failure)) {
+    rt.qemu.run({ rt, task, truth, req, onEnd: settleHa });
+    return task;
+  }
+  const run = new MigrationRun(rt, task, g, req.target, truth, settleHa);
   truth.taskStartEpochMs = run.startEpochMs;
   const { steps, ramStart, rendered } = qemuPlan(rt, req, failure, new Date(run.startEpochMs));
   if (rendered) {

@@ -4,6 +4,7 @@
  */
 import type { LabCluster } from "./cluster.ts";
 import type { FaultController } from "./faults.ts";
+import type { QemuMigrationBackend } from "./qemu/backend.ts";
 import type { Responder } from "./responder.ts";
 import type { Scheduler } from "./scheduler.ts";
 import type { TaskRegistry } from "./tasks.ts";
@@ -46,4 +47,6 @@ export interface LabRuntime {
   haCrmDelayMs: number;
   /** The node pveproxy answers on (the one the client connects to). */
   localNode: string;
+  /** `lab --qemu`: real QEMU guests, migrated for real instead of by the model. */
+  qemu?: QemuMigrationBackend;
 }

@@ -20,6 +20,7 @@ import { FaultController, type FaultPlan, FaultSpec } from "./faults.ts";
 import { clusterFromSnapshot, type Snapshot } from "./fromSnapshot.ts";
 import { generateCluster } from "./generate.ts";
 import { validateParams } from "./params.ts";
+import { type QemuBackend, type QemuLabOptions, startQemuBackend } from "./qemu/backend.ts";
 import { type Responder, startResponder } from "./responder.ts";
 import { aclPath, compileRoutes, matchRoute, type RouteAnswer } from "./router.ts";
 import { accessRoutes } from "./routes/access.ts";
@@ -66,6 +67,8 @@ export interface LabOptions {
   bandwidthBytesPerSecond?: number;
   /** Model ms the HA CRM takes to start the qmigrate after a hamigrate. Default 5000 (scaled). */
   haCrmDelayMs?: number;
+  /** Real QEMU guests for (some of) the running VMs, migrated for real (lab/qemu/, needs setup.sh). */
+  qemu?: QemuLabOptions;
 }
 
 export interface RunningLab {
@@ -84,6 +87,8 @@ export interface RunningLab {
   /** Inject faults at runtime. */
   faults: FaultController;
   groundTruth(): LabMigrationTruth[];
+  /** Present with `qemu`: the real guests (addresses, processes) and their network. */
+  qemu?: QemuBackend;
   /** Closes the HTTPS server, responders, timers. */
   close(): Promise<void>;
 }
@@ -204,9 +209,20 @@ export async function startLab(options: LabOptions = {}): Promise<RunningLab> {
     haCrmDelayMs: options.haCrmDelayMs ?? 5000,
     localNode: cluster.nodes[0]?.name ?? "node1",
   };
+  const qemu = options.qemu
+    ? await startQemuBackend(cluster, {
+        migrationBandwidthBytesPerSecond: rt.bandwidthBytesPerSecond,
+        ...options.qemu,
+      })
+    : undefined;
+  if (qemu) {
+    rt.qemu = qemu;
+    // Real guests answer on their own address; the agent endpoint and /lab/vms report it.
+    for (const [vmid, r] of qemu.responders()) rt.responders.set(vmid, r);
+  }
   if (options.responders ?? true) {
     for (const g of cluster.allGuests()) {
-      if (g.type === "qemu" && g.status === "running" && !g.template) {
+      if (g.type === "qemu" && g.status === "running" && !g.template && !qemu?.owns(g.vmid)) {
         const responder = await startResponder();
         rt.responders.set(g.vmid, responder);
         // Every responder listens on its own port; the tag tells the prober which (qos/ reads `probe-port-N`).
@@ -337,6 +353,7 @@ export async function startLab(options: LabOptions = {}): Promise<RunningLab> {
     cluster,
     faults,
     groundTruth: () => rt.truths.map((t) => ({ ...t })),
+    ...(qemu ? { qemu } : {}),
     async close() {
       if (closed) return;
       closed = true;
@@ -345,6 +362,7 @@ export async function startLab(options: LabOptions = {}): Promise<RunningLab> {
       server.closeAllConnections();
       await stopped;
       await Promise.all([...rt.responders.values()].map((r) => r.close()));
+      await qemu?.close();
     },
   };
 }
