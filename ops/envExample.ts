@@ -98,8 +98,9 @@ export function renderEnvExample(): string {
   lines.push(
     "",
     "## docker compose only (read by docker-compose.yml, not by pve-evacuate).",
-    "# Which services `docker compose up` starts: cluster (worker + bot on your PVE) or demo (lab + worker + bot)",
-    "COMPOSE_PROFILES=demo",
+    "# What `docker compose up` starts besides Redis: cluster (worker + bot on the PVE above) or demo",
+    "# (a lab cluster + worker + bot, no PVE needed); `docker compose --profile demo up` overrides it.",
+    "COMPOSE_PROFILES=cluster",
     "# API token secret of the demo lab (a throwaway lowercase UUID; the lab opens nothing else)",
     "#LAB_TOKEN_SECRET=6f1c2b9e-3d4a-4e5f-8a7b-0c1d2e3f4a5b",
   );
