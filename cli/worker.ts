@@ -1,12 +1,15 @@
 /**
  * `pve-evacuate worker`: consumes the `migrations` queue until SIGINT/SIGTERM. The first signal stops
- * taking jobs and lets the running migration finish; a second one leaves at once, and the running job
- * is adopted (never restarted) by the next worker.
+ * taking jobs and lets the running migration finish (up to 2 min); a second one leaves at once. Either
+ * way a job left behind is adopted (never restarted) by the next worker. Serves /metrics and /healthz
+ * on METRICS_PORT when set.
  */
 import type { Command } from "commander";
 import { loadConfigFromProcess } from "../config/load.ts";
 import { createLogger } from "../lib/logger.ts";
 import { createRedis, describeRedisUrl } from "../lib/redis.ts";
+import { onShutdown } from "../ops/shutdown.ts";
+import { startOpsForWorker } from "../ops/startOps.ts";
 import { startWorkerRuntime } from "../worker/runtime.ts";
 import { pveClientFromEnv } from "./connect.ts";
 import { errorOutputOf, type Register } from "./program.ts";
@@ -23,24 +26,20 @@ export const register: Register = (program) => {
       const redis = createRedis(config.redisUrl);
       const runtime = startWorkerRuntime({ config, redis, pve, logger });
       await runtime.worker.waitUntilReady();
+      await startOpsForWorker(runtime, config, { redis, logger });
       logger.info({ redis: describeRedisUrl(config.redisUrl), pve: pve.source }, "worker ready");
-
-      await new Promise<void>((resolve) => {
-        let signals = 0;
-        const onSignal = (signal: string) => {
-          signals++;
-          if (signals === 1) {
-            err(`${signal}: finishing the running migration, taking no new ones (again to leave now)\n`);
-            runtime.close().then(resolve, resolve);
-          } else {
-            err(`${signal}: leaving now; the running migration is adopted by the next worker\n`);
-            runtime.worker.close(true).then(resolve, resolve);
-          }
-        };
-        process.on("SIGINT", onSignal);
-        process.on("SIGTERM", onSignal);
-      });
-      await redis.quit();
-      await pve.close();
+      err(
+        "worker ready; Ctrl-C finishes the running migration and stops (twice: leave now, it is adopted later)\n",
+      );
+      const shutdown = onShutdown(
+        [
+          // Waiting past this hands the running job back: it stalls and the next worker adopts its task.
+          { name: "worker", run: () => runtime.close(), timeoutMs: 120_000 },
+          { name: "redis", run: () => redis.quit() },
+          { name: "pve", run: () => pve.close() },
+        ],
+        { logger, exitWhenDone: false },
+      );
+      await shutdown.done;
     });
 };
