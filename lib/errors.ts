@@ -70,7 +70,7 @@ function remedyFor(detail: PveErrorDetail): string | undefined {
     case 401:
       return "Check the API token id and secret (PVE_TOKEN_ID / PVE_TOKEN_SECRET) and that the token is not expired.";
     case 403:
-      return "The API token lacks a privilege: it needs VM.Audit, VM.Migrate and VM.Monitor on /vms, Sys.Audit on /nodes (see README: Permissions).";
+      return "The API token lacks a privilege: it needs VM.Audit and VM.Migrate on /vms and Sys.Audit on / and /nodes (run pve-evacuate doctor; README: Permissions).";
     case 595:
       return "The node that should answer is unreachable from the node you are connected to (is it offline?).";
     default:
