@@ -13,6 +13,7 @@ const registry: Record<string, () => Promise<{ default: Benchmark }>> = {
   qos: () => import("./qos.ts"),
   qemu: () => import("./qemu.ts"),
   worker: () => import("./worker.ts"),
+  botAck: () => import("./botAck.ts"),
 };
 
 const wanted = process.argv.slice(2);

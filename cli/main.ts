@@ -1,4 +1,5 @@
 import { register as audit } from "./audit.ts";
+import { register as bot } from "./bot.ts";
 import { register as demo } from "./demo.ts";
 import { register as doctor } from "./doctor.ts";
 import { register as evacuate } from "./evacuate.ts";
@@ -14,6 +15,7 @@ import { register as worker } from "./worker.ts";
 /** Explicit registry: one line per subcommand file. */
 const registry: Register[] = [
   audit,
+  bot,
   demo,
   doctor,
   evacuate,

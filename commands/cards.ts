@@ -231,7 +231,7 @@ const METRIC_WORD: Record<string, string> = {
 };
 
 function gradeValue(g: GradeView): string {
-  if (g.unit === "ms") return formatMs(g.value);
+  if (g.unit === "ms") return g.value < 10 ? `${g.value.toFixed(1)} ms` : formatMs(g.value);
   if (g.unit === "%") return `${g.value.toFixed(g.value < 10 ? 2 : 1)} %`;
   return `${g.value.toFixed(2)}×`;
 }

@@ -1,0 +1,112 @@
+/**
+ * `pve-evacuate bot` (the Discord bot), `pve-evacuate register-commands [--global]` (put the slash
+ * commands on Discord) and `pve-evacuate start` (bot and worker in one process). The first SIGINT or
+ * SIGTERM stops cleanly (a running migration is finished by the worker); a second leaves at once.
+ */
+import type { Command } from "commander";
+import { createEventLog } from "../audit/eventLog.ts";
+import { createBot, discordConfigOf } from "../bot/createBot.ts";
+import { registerCommands } from "../bot/registerCommands.ts";
+import { loadConfigFromProcess } from "../config/load.ts";
+import { createLogger } from "../lib/logger.ts";
+import { createRedis, describeRedisUrl } from "../lib/redis.ts";
+import { createEvacuationQueue } from "../worker/queue.ts";
+import { startWorkerRuntime, type WorkerRuntime } from "../worker/runtime.ts";
+import { pveClientFromEnv } from "./connect.ts";
+import { errorOutputOf, outputOf, type Register } from "./program.ts";
+
+function untilSignal(
+  err: (t: string) => void,
+  stop: () => Promise<void>,
+  now: () => Promise<void>,
+): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: string) => {
+      signals++;
+      if (signals === 1) {
+        err(`${signal}: stopping (again to leave now)\n`);
+        stop().then(resolve, resolve);
+      } else {
+        err(`${signal}: leaving now\n`);
+        now().then(resolve, resolve);
+      }
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+}
+
+async function runBot(command: Command, options: { register?: boolean; withWorker: boolean }) {
+  const err = errorOutputOf(command);
+  const config = loadConfigFromProcess();
+  const discord = discordConfigOf(config);
+  const logger = createLogger({ level: config.logLevel, name: "pve-evacuate-bot" });
+  const pve = pveClientFromEnv();
+  const redis = createRedis(config.redisUrl);
+  const events = createEventLog({ redis, prefix: config.redisPrefix });
+  const queue = createEvacuationQueue({ redis, prefix: config.redisPrefix, events });
+  let worker: WorkerRuntime | undefined;
+  if (options.register) {
+    const done = await registerCommands({ discord });
+    logger.info({ scope: done.scope, commands: done.names }, "slash commands registered");
+  }
+  if (options.withWorker) {
+    worker = startWorkerRuntime({ config, redis, pve, logger });
+    await worker.worker.waitUntilReady();
+  }
+  const bot = createBot({ config, redis, pve, events, queue, logger });
+  await bot.start();
+  logger.info(
+    { redis: describeRedisUrl(config.redisUrl), pve: pve.source, worker: options.withWorker },
+    "pve-evacuate running",
+  );
+  await untilSignal(
+    err,
+    async () => {
+      await bot.stop();
+      await worker?.close();
+    },
+    async () => {
+      await bot.stop().catch(() => undefined);
+      await worker?.worker.close(true);
+    },
+  );
+  await queue.close();
+  await redis.quit();
+  await pve.close();
+}
+
+export const register: Register = (program) => {
+  program
+    .command("bot")
+    .description("Run the Discord bot (commands, plan buttons, progress and results in the channel).")
+    .option("--register", "register the slash commands on the guild before starting")
+    .action(async (opts: { register?: boolean }, command: Command) => {
+      await runBot(command, { ...opts, withWorker: false });
+    });
+
+  program
+    .command("start")
+    .description("Run the Discord bot and the migration worker in one process.")
+    .option("--register", "register the slash commands on the guild before starting")
+    .action(async (opts: { register?: boolean }, command: Command) => {
+      await runBot(command, { ...opts, withWorker: true });
+    });
+
+  program
+    .command("register-commands")
+    .description("Register the slash commands on the configured guild, or globally with --global.")
+    .option("--global", "register for every server the bot is in (Discord may take up to an hour)")
+    .option("--json", "print the result as JSON")
+    .action(async (opts: { global?: boolean; json?: boolean }, command: Command) => {
+      const out = outputOf(command);
+      const discord = discordConfigOf(loadConfigFromProcess());
+      const done = await registerCommands({ discord, ...(opts.global ? { global: true } : {}) });
+      out(
+        opts.json
+          ? `${JSON.stringify(done)}\n`
+          : `Registered ${done.names.length} command(s) ${done.scope === "guild" ? `on guild ${done.guildId}` : "globally"}: ${done.names.map((n) => `/${n}`).join(", ")}\n`,
+      );
+    });
+};

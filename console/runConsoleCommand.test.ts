@@ -1,0 +1,128 @@
+import { randomBytes } from "node:crypto";
+import type { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createEventLog } from "../audit/eventLog.ts";
+import { createClusterCache } from "../commands/clusterCache.ts";
+import type { CommandDeps } from "../commands/command.ts";
+import { createPendingPlans } from "../commands/pendingPlans.ts";
+import { loadConfig } from "../config/load.ts";
+import { ErrorCodes } from "../lib/errors.ts";
+import { createLogger } from "../lib/logger.ts";
+import { createRedis } from "../lib/redis.ts";
+import { buildClusterData } from "../planning/fixtures/build.ts";
+import { fakePveClient } from "../planning/fixtures/fakeClient.ts";
+import { createEvacuationQueue, type EvacuationQueue } from "../worker/queue.ts";
+import { runConsoleCommand } from "./runConsoleCommand.ts";
+
+const prefix = `test-console-${randomBytes(4).toString("hex")}`;
+let redis: Redis;
+let queue: EvacuationQueue;
+let deps: CommandDeps;
+const user = { id: "ops", name: "ops", roles: [] };
+
+beforeAll(() => {
+  redis = createRedis("redis://127.0.0.1:6379");
+  const events = createEventLog({ redis, prefix });
+  queue = createEvacuationQueue({ redis, prefix, events });
+  const pve = fakePveClient(
+    buildClusterData({
+      nodes: [
+        { name: "node1", memGiB: 64, usedGiB: 20 },
+        { name: "node2", memGiB: 64, usedGiB: 10 },
+      ],
+      guests: [
+        { vmid: 101, node: "node1", name: "web", memMiB: 2048 },
+        { vmid: 102, node: "node1", name: "db", memMiB: 4096 },
+        { vmid: 201, node: "node2", name: "mq", memMiB: 1024 },
+      ],
+    }),
+  );
+  const config = loadConfig({ env: { REDIS_PREFIX: prefix, MIGRATION_HEADROOM_BYTES: "0" } });
+  deps = {
+    config,
+    pve,
+    queue,
+    events,
+    plans: createPendingPlans({ redis, prefix, ttlMs: 60_000 }),
+    cluster: createClusterCache({ pve }),
+    logger: createLogger({ level: "silent" }),
+  };
+});
+
+afterAll(async () => {
+  await queue.queue.obliterate({ force: true });
+  await queue.close();
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+describe("runConsoleCommand", () => {
+  it("prints the plan, takes Confirm when told to, and queues the moves in order", async () => {
+    let text = "";
+    const run = await runConsoleCommand(
+      "evacuate",
+      { node: "node1" },
+      { deps, user, autoConfirm: true, follow: false, write: (t) => (text += t) },
+    );
+    expect(text).toContain("ℹ Evacuation plan for node1\n");
+    expect(text).toContain("  1. VM 101 web (qemu, 2.0 GiB) node1 → node2, live\n");
+    expect(text).toContain("  [1] Confirm  [2] Cancel\n");
+    expect(text).toMatch(/✔ Evacuation plan for node1\n[\s\S]*— Confirmed by ops: queued as ev/);
+    expect(text).toContain("Queued 2 migration(s)");
+    expect(run.outcome?.evacuationIds).toHaveLength(1);
+    const id = run.outcome?.evacuationIds?.[0] as string;
+    const waiting = (await queue.queue.getJobs(["waiting"])).filter((j) => j.data.evacuationId === id);
+    expect(waiting.map((j) => [j.data.vmid, j.data.target, j.data.requestedBy.kind]).sort()).toEqual([
+      [101, "node2", "cli"],
+      [102, "node2", "cli"],
+    ]);
+    await queue.cancel({
+      evacuationId: id,
+      abortRunning: false,
+      by: { kind: "cli", id: "ops" },
+      pve: deps.pve,
+    });
+  });
+
+  it("asks which button, and a Cancel queues nothing", async () => {
+    let text = "";
+    let offered: string[] = [];
+    const run = await runConsoleCommand(
+      "migrate",
+      { vm: "201", target: "node1" },
+      {
+        deps,
+        user,
+        follow: false,
+        write: (t) => (text += t),
+        choose: async (buttons) => {
+          offered = buttons.map((b) => b.label);
+          return buttons.find((b) => b.label === "Cancel");
+        },
+      },
+    );
+    expect(offered).toEqual(["Confirm", "Cancel"]);
+    expect(text).toContain("Migration plan: VM 201 → node1");
+    expect(text).toContain("— Cancelled by ops: nothing was queued.");
+    expect(run.outcome).toBeUndefined();
+  });
+
+  it("answers plainly for a dry run, a bad option and an unknown command", async () => {
+    let text = "";
+    await runConsoleCommand(
+      "evacuate",
+      { node: "node2", dry_run: true },
+      { deps, user, write: (t) => (text += t) },
+    );
+    expect(text).toContain("— Dry run: nothing will be queued. Requested by ops.");
+    expect(text).not.toContain("[1] Confirm");
+    await expect(
+      runConsoleCommand("evacuate", { node: "node 1!" }, { deps, user, write: () => {} }),
+    ).rejects.toThrow("/evacuate: option node: a node name has letters, digits, '.' and '-' only.");
+    await expect(runConsoleCommand("reboot", {}, { deps, user, write: () => {} })).rejects.toMatchObject({
+      code: ErrorCodes.InvalidInput,
+      message: expect.stringContaining("Commands: evacuate, migrate, evacuation, return, audit, nodes"),
+    });
+  });
+});
