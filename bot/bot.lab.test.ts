@@ -189,7 +189,12 @@ describe("the Discord bot against the fake Discord and the lab", () => {
     expect((ack.body as { data: { content: string } }).data.content).toBe(
       `You need an operator role (<@&${ID.operators}>) to run this.`,
     );
-    const log = await events.read({ type: "command.denied" });
+    // The refusal goes out first; the audit entry follows it.
+    let log = await events.read({ type: "command.denied" });
+    for (let i = 0; i < 100 && log.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      log = await events.read({ type: "command.denied" });
+    }
     expect(log.map((e) => e.event)).toContainEqual(
       expect.objectContaining({
         actor: { kind: "discord", id: vera.id, name: "vera" },
@@ -314,7 +319,7 @@ describe("the Discord bot against the fake Discord and the lab", () => {
     expect(results).toHaveLength(2);
   }, 45_000);
 
-  it("keeps a plan's buttons working after the bot restarts (a new client)", async () => {
+  it("keeps a plan's buttons working after a restart, and posts what finished while it was down", async () => {
     const { plan, confirm } = await planFor(alice, "migrate", { vm: "201", target: "node3" });
     expect(embedsOf(plan)[0]?.title).toBe("Migration plan: VM 201 → node3");
     await bot.stop();
@@ -325,14 +330,71 @@ describe("the Discord bot against the fake Discord and the lab", () => {
       () => buttonsOf(fake.message(plan.id) as FakeMessage).length === 0,
       "the confirmed plan",
     );
-    expect(embedsOf(fake.message(plan.id) as FakeMessage)[0]?.footer?.text).toMatch(/^Confirmed by alice/);
-    const result = await fake.waitFor(
-      () => fake.messages(ID.channel).find((m) => embedsOf(m)[0]?.title?.startsWith("✅ VM 201 ")),
-      "the result of VM 201",
+    const footer = embedsOf(fake.message(plan.id) as FakeMessage)[0]?.footer?.text ?? "";
+    expect(footer).toMatch(/^Confirmed by alice: queued as ev/);
+    const evacuationId = /queued as (ev[0-9a-f]+)/.exec(footer)?.[1] as string;
+
+    // The bot goes down while VM 201 migrates; the worker carries on.
+    const started = (m: FakeMessage) => m.content.includes("Migration from node2 started by alice");
+    await fake.waitFor(() => fake.messages(ID.channel).find(started), "the progress message");
+    await bot.stop();
+    for (let i = 0; i < 300 && (await queue.store.get(evacuationId))?.status === "running"; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    expect((await queue.store.get(evacuationId))?.status).toBe("finished");
+
+    bot = newBot();
+    await bot.start();
+    const summary = await fake.waitFor(
+      () =>
+        fake
+          .messages(ID.channel)
+          .find((m) => embedsOf(m)[0]?.title === "Migration from node2 completed: 1 moved"),
+      "the summary posted after the restart",
       30_000,
     );
-    expect(embedsOf(result)[0]?.title).toBe("✅ VM 201 (idle-201) node2 → node3: moved");
+    expect(summary.content).toBe(`<@&${ID.notify}>`);
+    const results = fake
+      .messages(ID.channel)
+      .filter((m) => embedsOf(m)[0]?.title === "✅ VM 201 (idle-201) node2 → node3: moved");
+    expect(results).toHaveLength(1);
+    // Still the one progress message, brought to its end by the new bot.
+    const progress = fake.messages(ID.channel).filter(started);
+    expect(progress).toHaveLength(1);
+    await fake.waitFor(
+      () => embedsOf(progress[0] as FakeMessage)[0]?.title === "Migration from node2: finished",
+      "the final edit of the progress message",
+    );
   }, 45_000);
+
+  it("answers viewers' read-only commands: /nodes, and /audit with its CSV", async () => {
+    const nodes = fake.command({ user: vera, name: "nodes" });
+    const shown = await fake.waitFor(() => replyOf(nodes.id), "the /nodes reply");
+    expect(embedsOf(shown)[0]?.title).toBe("Cluster: 3 node(s), quorate");
+    expect(embedsOf(shown)[0]?.description).toMatch(
+      /^🟢 node1: online · memory .* · 1 running of 1 guests$/m,
+    );
+
+    const audit = fake.command({ user: vera, name: "audit", options: { node: "node1", limit: 500 } });
+    expect((await fake.waitFor(() => fake.callbackOf(audit.id), "the /audit ack")).body).toMatchObject({
+      type: 5,
+      data: { flags: 64 },
+    });
+    const reply = await fake.waitFor(
+      () =>
+        fake.requests.find(
+          (r) => r.method === "PATCH" && r.path === `/webhooks/${ID.app}/${audit.token}/messages/@original`,
+        ),
+      "the /audit reply",
+    );
+    expect((reply.body as { embeds: Embed[] }).embeds[0]?.title).toBe("Audit log (node node1)");
+    expect(reply.files.map((f) => f.name)).toEqual(["audit.csv"]);
+    const csv = reply.files[0]?.data.toString() ?? "";
+    expect(csv.split("\r\n")[0]).toBe(
+      "id,at,actor_kind,actor_id,actor_name,type,evacuation_id,node,vmid,summary,event,hash",
+    );
+    expect(csv).toContain(",evacuation.confirmed,");
+    expect(csv).toContain(",migration.result,");
+  });
 
   it("says clearly when a plan expired, and settles a cancelled one", async () => {
     const expired = await planFor(alice, "return", { node: "node1" });

@@ -39,6 +39,8 @@ export interface EventNotifierOptions {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+class StoppingError extends Error {}
+
 type ResultEvent = Extract<AuditEvent, { type: "migration.result" }>;
 
 /** When the stored result cannot be had, the event carries enough for a card. */
@@ -90,7 +92,9 @@ export function createEventNotifier(o: EventNotifierOptions): EventNotifier {
         const found = (await o.queue.store.results(e.evacuationId)).find((r) => r.vmid === e.vmid);
         if (found) return found;
       }
-      if (Date.now() >= deadline || stopping) return resultFromEvent(e);
+      // Stopping: leave the event unacknowledged for the next start rather than post a thinner card.
+      if (stopping) throw new StoppingError();
+      if (Date.now() >= deadline) return resultFromEvent(e);
       await sleep(100);
     }
   }
@@ -147,6 +151,7 @@ export function createEventNotifier(o: EventNotifierOptions): EventNotifier {
             await c.ack(stored.id);
             break;
           } catch (e) {
+            if (e instanceof StoppingError) return;
             // Not acknowledged: retried here, and after a restart if we stop first.
             log.warn(
               { err: e, event: stored.id, type: stored.event.type, attempt },

@@ -77,12 +77,23 @@ describe("runConsoleCommand", () => {
       [101, "node2", "cli"],
       [102, "node2", "cli"],
     ]);
-    await queue.cancel({
-      evacuationId: id,
-      abortRunning: false,
-      by: { kind: "cli", id: "ops" },
-      pve: deps.pve,
-    });
+
+    let status = "";
+    await runConsoleCommand(
+      "evacuation",
+      { subcommand: "status" },
+      { deps, user, write: (t) => (status += t) },
+    );
+    expect(status).toContain("ℹ 1 evacuation(s) running\n");
+    expect(status).toContain(`Evacuation of node1 (${id}), 0/2 done:`);
+    let cancelled = "";
+    await runConsoleCommand(
+      "evacuation",
+      { subcommand: "cancel", id },
+      { deps, user, write: (t) => (cancelled += t) },
+    );
+    expect(cancelled).toContain(`! Evacuation ${id} cancelled\n`);
+    expect(cancelled).toMatch(/Removed from the queue: VM 10[12], VM 10[12]\./);
   });
 
   it("asks which button, and a Cancel queues nothing", async () => {
