@@ -7,6 +7,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { z } from "zod";
 import { type FaultPlan, FaultPlan as FaultPlanSchema, parseFaultFlag } from "../lab/faults.ts";
+import { parseQemuGuests, qemuGuestLines, qemuLabCluster, qemuLabOptions } from "../lab/qemu/labCli.ts";
 import { type LabOptions, type RunningLab, startLab } from "../lab/server.ts";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
 import { loadSnapshotFile } from "../proxmox/snapshot.ts";
@@ -42,6 +43,11 @@ const Options = z.object({
   fingerprintFile: z.string().min(1).optional(),
   caFile: z.string().min(1).optional(),
   json: z.boolean().optional(),
+  qemu: z.boolean().optional(),
+  qemuGuests: z.string().default("idle,video,game"),
+  qemuMemory: intText("--qemu-memory", 64).optional(),
+  qemuDir: z.string().min(1).optional(),
+  qemuSubnet: z.string().min(1).optional(),
 });
 
 const HELP_AFTER = `
@@ -137,6 +143,7 @@ export function labDescription(lab: RunningLab) {
       ...(lab.cluster.haOf(g.vmid) ? { ha: true } : {}),
       ...(g.hostpci.length ? { hostpci: g.hostpci } : {}),
     })),
+    ...(lab.qemu ? { qemuGuests: lab.qemu.guests() } : {}),
   };
 }
 
@@ -168,6 +175,7 @@ export function formatLabText(lab: RunningLab, timeScale: number): string {
     ...Object.entries(d.env).map(([k, v]) => `${k}=${v}`),
     "",
     `Responders: ${lab.url}/lab/vms   ground truth: ${lab.url}/lab/migrations   faults: ${lab.url}/lab/faults`,
+    ...(lab.qemu ? ["", ...qemuGuestLines(lab.qemu.guests())] : []),
     "Serving until Ctrl-C.",
   ];
   return `${lines.join("\n")}\n`;
@@ -218,6 +226,17 @@ export function registerLab(deps: LabCommandDeps = {}): Register {
         "write the lab's CA certificate (PEM, for PVE_CA_FILE) to this file once serving (removed on exit)",
       )
       .option("--json", "print the connection details as JSON")
+      .option(
+        "--qemu",
+        "node1's VMs are real QEMU guests, migrated for real (root; run lab/qemu/setup.sh first)",
+      )
+      .option("--qemu-guests <list>", "with --qemu: one guest per workload on node1", "idle,video,game")
+      .option("--qemu-memory <MiB>", "with --qemu: guest memory (default 256)")
+      .option(
+        "--qemu-dir <dir>",
+        "with --qemu: where setup.sh put QEMU (default $PVE_EVACUATE_QEMU_DIR or /var/cache/pve-evacuate-qemu)",
+      )
+      .option("--qemu-subnet <cidr>", "with --qemu: an unused /24 for the guests (default 10.213.77.0/24)")
       .addHelpText("after", HELP_AFTER)
       .action(async (raw: Record<string, unknown>, command: Command) => {
         const parsed = Options.safeParse(raw);
@@ -231,6 +250,9 @@ export function registerLab(deps: LabCommandDeps = {}): Register {
         }
         const o = parsed.data;
         const faults = faultPlanFrom(o.fault, o.faultsFile);
+        if (o.qemu && o.from) {
+          throw new UserError(ErrorCodes.InvalidInput, "--qemu builds its own cluster: drop --from.");
+        }
         const options: LabOptions = {
           port: o.port,
           host: o.host,
@@ -244,6 +266,9 @@ export function registerLab(deps: LabCommandDeps = {}): Register {
           authFailureDelayMs: o.authDelay,
           ...(o.tokenSecret ? { tokenSecret: o.tokenSecret } : {}),
           ...(o.from ? { fromSnapshot: loadSnapshotFile(o.from) } : {}),
+          ...(o.qemu
+            ? { cluster: qemuLabCluster(o.nodes, parseQemuGuests(o.qemuGuests)), qemu: qemuLabOptions(o) }
+            : {}),
         };
         let lab: RunningLab;
         try {

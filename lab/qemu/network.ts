@@ -9,6 +9,7 @@
  * `pve<pid>h<n>`. Only interfaces created here are changed; the subnet is checked unused first.
  */
 import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { ErrorCodes, UserError } from "../../lib/errors.ts";
 
@@ -86,12 +87,13 @@ export function staleLabNamespaces(names: readonly string[], isAlive: (pid: numb
   });
 }
 
+/** A zombie counts as gone: where PID 1 does not reap (containers), a killed lab stays one. */
 function processAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
   }
 }
 
