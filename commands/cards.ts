@@ -332,11 +332,12 @@ export function summaryCard(
       value: formatMs(sum((r) => r.pve?.durationMs)),
       inline: true,
     });
-    fields.push({
-      name: "Data transferred",
-      value: renderBytes(sum((r) => r.pve?.transferredBytes)),
-      inline: true,
-    });
+    if (moved.some((r) => r.pve?.transferredBytes !== undefined))
+      fields.push({
+        name: "Data transferred",
+        value: renderBytes(sum((r) => r.pve?.transferredBytes)),
+        inline: true,
+      });
     const observed = moved
       .map((r) => (r.qos?.measured ? r.qos.observedDowntimeMs : null))
       .filter((v): v is number => v !== null);

@@ -108,7 +108,7 @@ export const planButtons: ComponentHandler = {
       ephemeral: true,
       text:
         ids.length > 0
-          ? `Queued ${moves} migration(s) (${ids.join(", ")}). Progress and results follow in this channel.${
+          ? `Queued ${moves} migration(s) (${ids.join(", ")}). Progress and results follow here.${
               noWorker ? " Warning: no worker is connected; the jobs wait until one runs." : ""
             }`
           : `Nothing was queued: ${failures.join("; ")}`,

@@ -4,7 +4,9 @@ import type { Card, ChatMessage } from "../commands/chatPort.ts";
 const MARK = { info: "ℹ", success: "✔", warning: "!", danger: "✖" } as const;
 
 export function cardText(card: Card): string {
-  const out = [`${MARK[card.tone ?? "info"]} ${card.title}`];
+  // Titles that start with their own symbol (✅ VM 101 …) keep it alone.
+  const own = /^[\p{Extended_Pictographic}▶…⏹⏭]/u.test(card.title);
+  const out = [own ? card.title : `${MARK[card.tone ?? "info"]} ${card.title}`];
   for (const line of card.lines ?? []) out.push(`  ${line}`);
   for (const f of card.fields ?? []) {
     const [first, ...rest] = f.value.split("\n");

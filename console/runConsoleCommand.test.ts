@@ -1,4 +1,7 @@
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEventLog } from "../audit/eventLog.ts";
@@ -58,6 +61,61 @@ afterAll(async () => {
 });
 
 describe("runConsoleCommand", () => {
+  it("follows what it queued: progress, one result card per VM with its chart saved, the summary", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "console-charts-"));
+    let text = "";
+    // Stands in for the worker: records each VM's result once the jobs are queued.
+    const worker = (async () => {
+      for (let i = 0; i < 200; i++) {
+        const [open] = await queue.store.open();
+        if (open) {
+          await redis.set(`${prefix}:chart:test`, Buffer.from([137, 80, 78, 71]));
+          for (const vmid of open.vmids)
+            await queue.store.recordResult(open.id, {
+              vmid,
+              name: `vm${vmid}`,
+              source: "node1",
+              target: "node2",
+              status: "succeeded",
+              pve: { status: "completed", durationMs: 4000, downtimeMs: 40 },
+              qos: {
+                measured: true,
+                method: "tcp",
+                address: "10.0.0.9:22",
+                observedDowntimeMs: 90,
+                report: {},
+                chartKey: `${prefix}:chart:test`,
+              },
+            });
+          return open.id;
+        }
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return undefined;
+    })();
+    const run = await runConsoleCommand(
+      "evacuate",
+      { node: "node1" },
+      {
+        deps,
+        user,
+        autoConfirm: true,
+        pollMs: 20,
+        write: (t) => (text += t),
+        readChart: async (key) => (await redis.getBuffer(key)) ?? undefined,
+        chartDir: dir,
+      },
+    );
+    expect(run.outcome?.evacuationIds).toEqual([await worker]);
+    expect(run.results.map((r) => r.vmid).sort()).toEqual([101, 102]);
+    expect(text).toContain("\n✅ VM 101 (vm101) node1 → node2: moved\n");
+    expect(text).toContain("  PVE downtime: 40 ms\n  Client-observed downtime: 90 ms\n");
+    expect(text).toContain(`Chart saved to ${join(dir, "chart-101.png")}`);
+    expect(readFileSync(join(dir, "chart-102.png"))).toEqual(Buffer.from([137, 80, 78, 71]));
+    expect(text).toMatch(/✔ Evacuation of node1 completed: 2 moved\n/);
+    rmSync(dir, { recursive: true });
+  });
+
   it("prints the plan, takes Confirm when told to, and queues the moves in order", async () => {
     let text = "";
     const run = await runConsoleCommand(
