@@ -129,7 +129,7 @@ export function summarize(event: AuditEvent): string {
       if (pve?.transferredBytes !== undefined) parts.push(`sent ${renderBytes(pve.transferredBytes)}`);
       const qos = event.qos;
       if (qos?.observedDowntimeMs !== undefined)
-        parts.push(`clients saw ${qos.observedDowntimeMs} ms outage`);
+        parts.push(`clients saw ${Math.round(qos.observedDowntimeMs)} ms outage`);
       if (qos?.loss !== undefined) parts.push(`loss ${(qos.loss * 100).toFixed(2)}%`);
       if (event.error) parts.push(`error: ${event.error.message}`);
       return parts.join(", ");

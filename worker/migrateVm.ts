@@ -44,6 +44,8 @@ export type QosOutcome =
       method: string;
       address: string;
       observedDowntimeMs: number | null;
+      /** The headline figures of the migration window (the whole stream when it has no window). */
+      summary?: { lossPct: number; delayMs?: number; jitterMs?: number; grades: Record<string, string> };
       /** Per-window metrics and grades, as the QoS module reports them. */
       report: Record<string, unknown>;
       /** Only in memory: the worker moves it to Redis and keeps `chartKey` in what it stores. */

@@ -95,11 +95,20 @@ export function createQosPort(options: QosPortOptions): MigrateVmDeps["qos"] {
               log.warn({ err: e, vmid: job.vmid }, "timeline chart failed");
             }
           }
+          const focus = report.windows.migration ?? report.windows.all;
           return {
             measured: true,
             method: policy.method,
             address,
             observedDowntimeMs: report.observedDowntimeMs,
+            summary: {
+              lossPct: focus?.lossPct ?? 0,
+              ...(focus?.rtt ? { delayMs: focus.rtt.avgMs } : {}),
+              ...(focus?.jitter ? { jitterMs: focus.jitter.meanAbsDeltaMs } : {}),
+              grades: Object.fromEntries(
+                Object.entries(report.grades).map(([metric, g]) => [metric, g.label]),
+              ),
+            },
             report: JSON.parse(JSON.stringify(report)) as Record<string, unknown>,
             ...(chartPng ? { chartPng } : {}),
           };

@@ -169,9 +169,22 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
           ? {
               qos: {
                 ...(result.qos.observedDowntimeMs !== null
-                  ? { observedDowntimeMs: result.qos.observedDowntimeMs }
+                  ? { observedDowntimeMs: Math.round(result.qos.observedDowntimeMs) }
                   : {}),
-                report: JSON.parse(JSON.stringify(result.qos.report)),
+                ...(result.qos.summary
+                  ? {
+                      loss: result.qos.summary.lossPct / 100,
+                      ...(result.qos.summary.delayMs !== undefined
+                        ? { delayMs: result.qos.summary.delayMs }
+                        : {}),
+                      ...(result.qos.summary.jitterMs !== undefined
+                        ? { jitterMs: result.qos.summary.jitterMs }
+                        : {}),
+                      grades: result.qos.summary.grades,
+                    }
+                  : {}),
+                method: result.qos.method,
+                address: result.qos.address,
               },
             }
           : {}),
