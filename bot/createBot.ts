@@ -104,6 +104,7 @@ export function createBot(o: BotOptions): Bot {
     events: o.events,
     queue: o.queue,
     redis: o.redis,
+    prefix,
     poster,
     progress,
     channelId: discord.channelId,

@@ -25,6 +25,7 @@ export interface EventNotifierOptions {
   events: EventLog;
   queue: EvacuationQueue;
   redis: Redis;
+  prefix: string;
   poster: ChannelPoster;
   progress: ProgressTracker;
   channelId: string;
@@ -99,6 +100,21 @@ export function createEventNotifier(o: EventNotifierOptions): EventNotifier {
     }
   }
 
+  /** Once per evacuation, whichever event ends it (the key also guards a redelivered event). */
+  async function postSummary(id: string) {
+    const record = await o.queue.store.get(id);
+    if (!record) return;
+    const key = `${o.prefix}:discord:summary:${id}`;
+    if ((await o.redis.set(key, "1", "EX", 30 * 24 * 3600, "NX")) === null) return;
+    try {
+      const results = await o.queue.store.results(id);
+      await o.poster.post(o.channelId, { cards: [summaryCard(record, results)], ...mention });
+    } catch (e) {
+      await o.redis.del(key);
+      throw e;
+    }
+  }
+
   async function handle(event: AuditEvent) {
     const id = event.evacuationId;
     if (!id) return;
@@ -121,11 +137,15 @@ export function createEventNotifier(o: EventNotifierOptions): EventNotifier {
         });
         return;
       }
-      case "evacuation.finished": {
+      case "evacuation.finished":
+        await postSummary(id);
+        return;
+      case "evacuation.cancelled": {
+        // Cancelling what had not started ends the evacuation without a worker, so without
+        // `evacuation.finished`; a migration left running ends it later, through the worker.
         const record = await o.queue.store.get(id);
-        if (!record) return;
-        const results = await o.queue.store.results(id);
-        await o.poster.post(o.channelId, { cards: [summaryCard(record, results)], ...mention });
+        if (record && record.status !== "running" && (await o.queue.store.results(id)).length >= record.total)
+          await postSummary(id);
         return;
       }
       default:
