@@ -7,9 +7,9 @@ import { Client, type ClientOptions, Events, GatewayIntentBits } from "discord.j
 import type { Redis } from "ioredis";
 import type { EventLog } from "../audit/eventLog.ts";
 import type { AccessPolicy } from "../commands/access.ts";
-import { type ClusterCache, createClusterCache } from "../commands/clusterCache.ts";
+import type { ClusterCache } from "../commands/clusterCache.ts";
 import type { CommandDeps } from "../commands/command.ts";
-import { createPendingPlans } from "../commands/pendingPlans.ts";
+import { createCommandDeps } from "../commands/deps.ts";
 import type { AppConfig, DiscordConfig } from "../config/schema.ts";
 import { ConfigError } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -77,18 +77,7 @@ export function createBot(o: BotOptions): Bot {
     rest,
     ...o.clientOptions,
   });
-  const cluster =
-    o.cluster ??
-    createClusterCache({ pve: o.pve, onError: (e) => log.warn({ err: e }, "cluster view refresh failed") });
-  const deps: CommandDeps = {
-    config: o.config,
-    pve: o.pve,
-    queue: o.queue,
-    events: o.events,
-    plans: createPendingPlans({ redis: o.redis, prefix, ttlMs: o.config.migration.planTtlMs }),
-    cluster,
-    logger: o.logger,
-  };
+  const deps = createCommandDeps({ ...o, prefix });
   const poster = createChannelPoster(client);
   const progress = createProgressTracker({
     redis: o.redis,
@@ -127,7 +116,7 @@ export function createBot(o: BotOptions): Bot {
       await ready;
       log.info({ user: client.user?.tag, guild: discord.guildId }, "bot ready");
       // Warm the autocomplete cache; a failure only means the first autocomplete waits.
-      cluster.view().catch(() => undefined);
+      deps.cluster.view().catch(() => undefined);
       await notifier.start();
       progress.run(o.progressTickMs);
     },

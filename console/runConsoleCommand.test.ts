@@ -5,9 +5,8 @@ import { join } from "node:path";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEventLog } from "../audit/eventLog.ts";
-import { createClusterCache } from "../commands/clusterCache.ts";
 import type { CommandDeps } from "../commands/command.ts";
-import { createPendingPlans } from "../commands/pendingPlans.ts";
+import { createCommandDeps } from "../commands/deps.ts";
 import { loadConfig } from "../config/load.ts";
 import { ErrorCodes } from "../lib/errors.ts";
 import { createLogger } from "../lib/logger.ts";
@@ -41,15 +40,7 @@ beforeAll(() => {
     }),
   );
   const config = loadConfig({ env: { REDIS_PREFIX: prefix, MIGRATION_HEADROOM_BYTES: "0" } });
-  deps = {
-    config,
-    pve,
-    queue,
-    events,
-    plans: createPendingPlans({ redis, prefix, ttlMs: 60_000 }),
-    cluster: createClusterCache({ pve }),
-    logger: createLogger({ level: "silent" }),
-  };
+  deps = createCommandDeps({ config, redis, pve, events, queue, logger: createLogger({ level: "silent" }) });
 });
 
 afterAll(async () => {
