@@ -13,7 +13,7 @@
  * Requests the model answers before any RAM moves (local devices, offline target, injected faults, local
  * disks) stay with the model; so do stopped VMs.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,7 +26,7 @@ import { formatTaskDuration, formatTaskTimestamp, xbzrleCacheBytes } from "../ta
 import type { LabTask } from "../tasks.ts";
 import { localDisks, localResources } from "../views.ts";
 import { checkQemuAvailability, type QemuManifest } from "./availability.ts";
-import { createQemuNetwork, type QemuNetwork } from "./network.ts";
+import { createQemuNetwork, processAlive, type QemuNetwork, staleRunDirs } from "./network.ts";
 import { type QemuGuestSpec, type QemuProcess, startQemu } from "./process.ts";
 import { initialLoopState, pollStep, QueryMigrate } from "./pveMigrationLoop.ts";
 import { type GuestLoads, guestLoads } from "./workloads.ts";
@@ -155,7 +155,10 @@ export async function startQemuBackend(
   const loads = guestLoads(memoryMiB, options.loads);
   // The migration link is shaped once, for the whole lab: PVE's bwlimit then lowers QEMU's max-bandwidth.
   let network: QemuNetwork | undefined;
-  const runDir = mkdtempSync(join(tmpdir(), "pvee-qemu-"));
+  for (const stale of staleRunDirs(readdirSync(tmpdir()), processAlive)) {
+    rmSync(join(tmpdir(), stale), { recursive: true, force: true });
+  }
+  const runDir = mkdtempSync(join(tmpdir(), `pvee-qemu-${process.pid}-`));
   const guests = new Map<number, RealGuest>();
   let incomingPort = 49_152;
   let closed = false;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { staleLabNamespaces, subnetBase, subnetConflict } from "./network.ts";
+import { staleLabNamespaces, staleRunDirs, subnetBase, subnetConflict } from "./network.ts";
 import { qemuArgs } from "./process.ts";
 import { defaultGameLoad, guestLoads, workloadArgs } from "./workloads.ts";
 
@@ -37,6 +37,12 @@ describe("QEMU lab network helpers", () => {
         alive.has(p),
       ),
     ).toEqual(["pvee-200-3"]);
+    expect(
+      staleRunDirs(
+        ["pvee-qemu-100-aB3xYz", "pvee-qemu-200-Qw12Er", "pvee-qemu-200-x", "pvee-qemu-Qw12Er"],
+        (p) => alive.has(p),
+      ),
+    ).toEqual(["pvee-qemu-200-Qw12Er"]);
   });
 });
 

@@ -87,8 +87,16 @@ export function staleLabNamespaces(names: readonly string[], isAlive: (pid: numb
   });
 }
 
+/** Run directories (`pvee-qemu-<pid>-XXXXXX` under the temp dir) of labs whose process is gone. */
+export function staleRunDirs(names: readonly string[], isAlive: (pid: number) => boolean): string[] {
+  return names.filter((n) => {
+    const m = /^pvee-qemu-(\d+)-[A-Za-z0-9]{6}$/.exec(n);
+    return m !== null && !isAlive(Number(m[1]));
+  });
+}
+
 /** A zombie counts as gone: where PID 1 does not reap (containers), a killed lab stays one. */
-function processAlive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
