@@ -5,8 +5,7 @@
  * without one the chart still renders, without text.
  */
 import { Resvg } from "@resvg/resvg-js";
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
+import type { TopLevelSpec } from "vega-lite";
 import { LABELS, type Language } from "./labels.ts";
 import { longestOutage } from "./metrics.ts";
 import type { MigrationWindows, ProbeSample } from "./samples.ts";
@@ -142,15 +141,23 @@ export function timelineSpec(
   };
 }
 
-// vega-lite's warnings are about spec details already reviewed; keep them off the bot's stdout.
-const quietLogger = vega.logger(vega.Error);
+/**
+ * vega and vega-lite load on first use: vega-lite patches `Set.prototype.toJSON` when imported, which
+ * breaks discord.js if it is imported later in the same process.
+ */
+async function loadVega() {
+  const [vega, vegaLite] = await Promise.all([import("vega"), import("vega-lite")]);
+  return { vega, compile: vegaLite.compile };
+}
 
 export async function renderTimelineSvg(
   recording: TimelineInput,
   windows: MigrationWindows | undefined,
   options: TimelineOptions = {},
 ): Promise<string> {
-  const { spec } = compile(timelineSpec(recording, windows, options), { logger: quietLogger });
+  const { vega, compile } = await loadVega();
+  // vega-lite's warnings are about spec details already reviewed; keep them off the bot's stdout.
+  const { spec } = compile(timelineSpec(recording, windows, options), { logger: vega.logger(vega.Error) });
   const view = new vega.View(vega.parse(spec), { renderer: "none", logLevel: vega.Error });
   try {
     return await view.toSVG();
