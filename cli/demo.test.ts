@@ -22,12 +22,13 @@ describe("pve-evacuate demo", () => {
     });
     expect({ code, err: code === 0 ? "" : err }).toEqual({ code: 0, err: "" });
     expect(out).toContain("> /evacuate node:node1");
-    expect(out).toMatch(/Blocked \(1\)[\s\S]*104 gpu-104/);
+    expect(out).toMatch(/Blocked \(1\)[\s\S]*VM 104 gpu-104: local resource hostpci0/);
+    expect(out).toContain("Confirmed by demo operator");
     for (const vm of ["VM 101 (idle-101)", "VM 102 (video-102)", "VM 103 (game-103)"])
       expect(out).toContain(`${vm} node1 →`);
-    expect(out).toMatch(/: 3 moved\./);
+    expect(out).toMatch(/Evacuation of node1 completed: 3 moved/);
     expect(out).toMatch(/hash chain intact/);
-    expect(out).toMatch(/client-observed downtime \d+ ms/);
+    expect(out).toMatch(/Client-observed downtime: \d+ ms/);
     const charts = readdirSync(dir).filter((f) => f.endsWith(".png"));
     expect(charts).toHaveLength(3);
     expect(existsSync(join(dir, charts[0] ?? ""))).toBe(true);

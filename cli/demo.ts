@@ -5,26 +5,24 @@
  * audit chain check — and writes each VM's RTT timeline chart to a folder.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { z } from "zod";
 import { createEventLog } from "../audit/eventLog.ts";
+import { createCommandDeps } from "../commands/deps.ts";
 import { loadConfig } from "../config/load.ts";
+import { runConsoleCommand } from "../console/runConsoleCommand.ts";
 import { LabClusterBuilder } from "../lab/generate.ts";
 import { startLab } from "../lab/server.ts";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
 import { createLogger } from "../lib/logger.ts";
 import { createRedis, describeRedisUrl } from "../lib/redis.ts";
 import { Secret } from "../lib/secret.ts";
-import { planForNode } from "../planning/planForNode.ts";
 import { createHttpPveClient } from "../proxmox/httpClient.ts";
 import { createEvacuationQueue } from "../worker/queue.ts";
-import { formatResult, summarize } from "../worker/resultSummary.ts";
 import { startWorkerRuntime } from "../worker/runtime.ts";
-import { followEvacuation } from "./evacuate.ts";
-import { formatPlanText } from "./plan.ts";
-import { errorOutputOf, outputOf, type Register } from "./program.ts";
+import { outputOf, type Register } from "./program.ts";
 
 const Options = z.object({
   charts: z.string().min(1),
@@ -54,7 +52,6 @@ export const register: Register = (program) => {
     .action(async (raw: unknown, command: Command) => {
       const opts = Options.parse(raw);
       const out = outputOf(command);
-      const err = errorOutputOf(command);
       const redisUrl = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
       const redis = createRedis(redisUrl);
       try {
@@ -96,57 +93,40 @@ export const register: Register = (program) => {
       const events = createEventLog({ redis, prefix });
       const runtime = startWorkerRuntime({ config, redis, pve, logger: createLogger({ level: "warn" }) });
       const queue = createEvacuationQueue({ redis, prefix, events });
-      const actor = { kind: "cli" as const, id: "demo", name: "demo operator" };
+      const deps = createCommandDeps({
+        config,
+        redis,
+        pve,
+        events,
+        queue,
+        logger: createLogger({ level: "warn" }),
+        prefix,
+      });
       try {
         out(
           `Lab cluster at ${lab.url} (3 nodes, token ${lab.tokenId}, fingerprint ${lab.fingerprint.slice(0, 23)}…)\n`,
         );
-        out(`> /evacuate node:node1\n\n`);
-        const plan = await planForNode(pve, { source: "node1" }, config.migration);
-        await events.append({
-          type: "evacuation.requested",
-          actor,
-          node: "node1",
-          mode: "evacuate",
-          source: "node1",
-          options: {},
-        });
-        await events.append({ type: "plan.created", actor, node: "node1", plan });
-        out(`${formatPlanText(plan, lab.url)}\n`);
-        out(`> [Confirm] (demo confirms for you)\n\n`);
-        const record = await queue.enqueue({
-          source: "node1",
-          kind: "evacuate",
-          moves: plan.moves,
-          requestedBy: actor,
-        });
-        await events.append({ type: "evacuation.confirmed", actor, node: "node1", evacuationId: record.id });
+        out("Terminal chat: the same command handlers and cards as the Discord channel.\n\n");
+        out("> /evacuate node:node1\n");
         const chartsDir = resolve(opts.charts);
         mkdirSync(chartsDir, { recursive: true });
-        const results = await followEvacuation(
-          queue,
-          record.id,
+        const { results } = await runConsoleCommand(
+          "evacuate",
+          { node: "node1" },
           {
-            progress: (line) => err(`  ${line}\n`),
-            result: (r) => out(`\n${formatResult(r)}\n`),
+            deps,
+            autoConfirm: true,
+            write: out,
+            user: { id: "demo", name: "demo operator", roles: [] },
+            pollMs: 250,
+            readChart: async (key) => (await redis.getBuffer(key)) ?? undefined,
+            chartDir: chartsDir,
           },
-          250,
         );
-        const written: string[] = [];
-        for (const r of results) {
-          if (!r.qos?.measured || !r.qos.chartKey) continue;
-          const png = await redis.getBuffer(r.qos.chartKey);
-          if (!png) continue;
-          const file = join(chartsDir, `vm${r.vmid}-${r.source}-to-${r.target}.png`);
-          writeFileSync(file, png);
-          written.push(file);
-        }
         const verify = await events.verify();
-        out(`\nEvacuation ${record.id}: ${summarize(results)}.\n`);
-        out(`Audit log: ${verify.count} entries, hash chain ${verify.ok ? "intact" : "BROKEN"}.\n`);
-        out(`Charts (RTT timeline, lost probes and the migration window marked) in ${chartsDir}:\n`);
-        for (const f of written) out(`  ${f}\n`);
-        if (results.some((r) => r.status !== "succeeded")) process.exitCode = 1;
+        out(`\nAudit log: ${verify.count} entries, hash chain ${verify.ok ? "intact" : "BROKEN"}.\n`);
+        out(`Charts (RTT timeline, lost probes and the migration window marked) are in ${chartsDir}.\n`);
+        if (results.length === 0 || results.some((r) => r.status !== "succeeded")) process.exitCode = 1;
       } finally {
         await runtime.close();
         await queue.queue.obliterate({ force: true });
