@@ -33,7 +33,7 @@ export const returnCommand = defineCommand<Options>({
   async handle(ctx) {
     const { chat, options, deps } = ctx;
     await chat.defer();
-    const last = await deps.queue.store.latestOf(options.node);
+    const last = await deps.queue.store.latestOf(options.node, "evacuate");
     if (!last)
       throw new UserError(
         ErrorCodes.NothingToEvacuate,

@@ -93,3 +93,30 @@ describe("migration lock", () => {
     expect(await lock.acquire("job-c")).toBe(true);
   });
 });
+
+describe("evacuation store history", () => {
+  it("records a re-run VM's result once and finds the last evacuation past a later /migrate", async () => {
+    const store = createEvacuationStore(redis, prefix);
+    const ev = await store.create({
+      source: "node5",
+      kind: "evacuate",
+      requestedBy: actor,
+      total: 2,
+      vmids: [1, 2],
+    });
+    await store.recordResult(ev.id, result(1, "failed"));
+    const again = await store.recordResult(ev.id, result(1, "succeeded"));
+    expect(again.done).toBe(false);
+    expect((await store.results(ev.id)).map((r) => [r.vmid, r.status])).toEqual([[1, "succeeded"]]);
+    await store.recordResult(ev.id, result(2, "succeeded"));
+    const migrate = await store.create({
+      source: "node5",
+      kind: "migrate",
+      requestedBy: actor,
+      total: 1,
+      vmids: [3],
+    });
+    expect((await store.latestOf("node5"))?.id).toBe(migrate.id);
+    expect((await store.latestOf("node5", "evacuate"))?.id).toBe(ev.id);
+  });
+});

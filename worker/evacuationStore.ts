@@ -33,11 +33,14 @@ export interface EvacuationStore {
   get(id: string): Promise<EvacuationRecord | undefined>;
   /** Open evacuations (running), newest first. */
   open(): Promise<EvacuationRecord[]>;
-  /** The newest evacuation of a node, any status. */
-  latestOf(node: string): Promise<EvacuationRecord | undefined>;
+  /** The newest evacuation of a node (of that kind, when given), any status. */
+  latestOf(node: string, kind?: EvacuationRecord["kind"]): Promise<EvacuationRecord | undefined>;
   /** Sets stopped/cancelled with a reason unless already ended; returns the status now in force. */
   halt(id: string, status: "stopped" | "cancelled", reason: string): Promise<EvacuationStatus | undefined>;
-  /** Records one VM's result; when it was the last, ends the evacuation and frees the node. */
+  /**
+   * Records one VM's result; when it was the last, ends the evacuation and frees the node. Idempotent
+   * per VM: a job re-run after a crash replaces its result instead of counting twice.
+   */
   recordResult(id: string, result: MigrationResult): Promise<{ record: EvacuationRecord; done: boolean }>;
   results(id: string): Promise<MigrationResult[]>;
 }
@@ -59,6 +62,7 @@ export function createEvacuationStore(redis: Redis, prefix: string): EvacuationS
   const key = {
     record: (id: string) => `${prefix}:evac:${id}`,
     results: (id: string) => `${prefix}:evac:${id}:results`,
+    resultOrder: (id: string) => `${prefix}:evac:${id}:result-order`,
     nodeClaim: (node: string) => `${prefix}:evacuating:${node}`,
     byNode: (node: string) => `${prefix}:evacuations:${node}`,
     all: `${prefix}:evacuations`,
@@ -113,9 +117,14 @@ export function createEvacuationStore(redis: Redis, prefix: string): EvacuationS
       const records = await Promise.all(ids.map(get));
       return records.filter((r): r is EvacuationRecord => r?.status === "running");
     },
-    async latestOf(node) {
-      const [id] = await redis.zrevrange(key.byNode(node), 0, 0);
-      return id ? get(id) : undefined;
+    async latestOf(node, kind) {
+      // Newest first; a kind filter looks further back (a /migrate after an evacuation must not hide it).
+      const ids = await redis.zrevrange(key.byNode(node), 0, kind ? 99 : 0);
+      for (const id of ids) {
+        const r = await get(id);
+        if (r && (!kind || r.kind === kind)) return r;
+      }
+      return undefined;
     },
     async halt(id, status, reason) {
       const r = await get(id);
@@ -125,8 +134,9 @@ export function createEvacuationStore(redis: Redis, prefix: string): EvacuationS
       return status;
     },
     async recordResult(id, result) {
-      await redis.rpush(key.results(id), JSON.stringify(result));
-      const count = await redis.llen(key.results(id));
+      const added = await redis.hset(key.results(id), String(result.vmid), JSON.stringify(result));
+      if (added === 1) await redis.rpush(key.resultOrder(id), String(result.vmid));
+      const count = await redis.hlen(key.results(id));
       const r = await get(id);
       if (!r) throw new Error(`evacuation ${id} has no record`);
       const done = count >= r.total;
@@ -141,8 +151,10 @@ export function createEvacuationStore(redis: Redis, prefix: string): EvacuationS
       return { record: ended, done };
     },
     async results(id) {
-      const raw = await redis.lrange(key.results(id), 0, -1);
-      return raw.map((r) => JSON.parse(r) as MigrationResult);
+      const order = await redis.lrange(key.resultOrder(id), 0, -1);
+      if (order.length === 0) return [];
+      const raw = await redis.hmget(key.results(id), ...order);
+      return raw.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as MigrationResult);
     },
   };
 }

@@ -144,6 +144,15 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
             }
           : stored;
 
+      if ((result.status === "failed" || result.status === "blocked") && deps.policy.onFailure === "stop") {
+        await store.halt(
+          data.evacuationId,
+          "stopped",
+          `VM ${data.vmid} (${data.name}) ${result.status}: ${result.error ?? ""}`.trim(),
+        );
+      }
+      // Stored before it is announced: whoever reacts to the event finds the full result.
+      const { record: ended, done } = await store.recordResult(data.evacuationId, result);
       await deps.events.append({
         ...ctx,
         type: "migration.result",
@@ -198,14 +207,6 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
           : {}),
       });
 
-      if ((result.status === "failed" || result.status === "blocked") && deps.policy.onFailure === "stop") {
-        await store.halt(
-          data.evacuationId,
-          "stopped",
-          `VM ${data.vmid} (${data.name}) ${result.status}: ${result.error ?? ""}`.trim(),
-        );
-      }
-      const { record: ended, done } = await store.recordResult(data.evacuationId, result);
       if (done) {
         const results = await store.results(data.evacuationId);
         const count = (s: MigrationResult["status"]) => results.filter((r) => r.status === s).length;
