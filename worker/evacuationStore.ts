@@ -102,9 +102,16 @@ export function createEvacuationStore(redis: Redis, prefix: string): EvacuationS
         String(now.getTime()),
       );
       if (typeof holder === "string") {
+        const busy = await get(holder);
+        const what =
+          busy?.kind === "migrate"
+            ? `A migration off ${input.source} is running`
+            : busy?.kind === "return"
+              ? `A return of guests to ${input.source} is running`
+              : `${input.source} is already being evacuated`;
         throw new UserError(
           ErrorCodes.EvacuationInProgress,
-          `${input.source} is already being evacuated (evacuation ${holder}).`,
+          `${what} (evacuation ${holder}).`,
           "Wait for it to finish or cancel it with /evacuation cancel.",
         );
       }
