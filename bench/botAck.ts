@@ -5,7 +5,9 @@
  * command, an autocomplete answered from the cached cluster view, an RBAC refusal, and a burst of
  * commands sent at once. PVE is an in-memory fake here: acks must not depend on it.
  */
+
 import { randomBytes } from "node:crypto";
+import { deleteByPrefix } from "../lib/redis.ts";
 import type { Benchmark } from "./run.ts";
 
 const N = 200;
@@ -136,8 +138,7 @@ const bench: Benchmark = async () => {
     await bot.stop();
     await queue.queue.obliterate({ force: true });
     await queue.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await deleteByPrefix(redis, prefix);
     await redis.quit();
     await fake.close();
   }

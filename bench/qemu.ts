@@ -10,10 +10,9 @@
  */
 
 import { LabClusterBuilder } from "../lab/generate.ts";
+import { labPveClient } from "../lab/labClient.ts";
 import { checkQemuAvailability } from "../lab/qemu/availability.ts";
 import { type RunningLab, startLab } from "../lab/server.ts";
-import { Secret } from "../lib/secret.ts";
-import { createHttpPveClient } from "../proxmox/httpClient.ts";
 import { parseTaskLog } from "../proxmox/taskLog.ts";
 import { DEFAULT_GRADING, grade } from "../qos/grading.ts";
 import { percentile } from "../qos/metrics.ts";
@@ -59,15 +58,7 @@ export default async function qemuBench(): Promise<Record<string, unknown>> {
     return { available: false, reason: `not available: ${(e as Error).message}` };
   }
   const bootMs = Math.round(performance.now() - setupStart);
-  const pve = createHttpPveClient({
-    host: lab.host,
-    port: lab.port,
-    tokenId: lab.tokenId,
-    tokenSecret: new Secret(lab.tokenSecret),
-    fingerprint: lab.fingerprint,
-    timeoutMs: 10_000,
-    retries: 2,
-  });
+  const pve = labPveClient(lab);
   const results: Record<string, unknown> = {};
   try {
     const guests = lab.qemu?.guests() ?? [];

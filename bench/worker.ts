@@ -4,17 +4,17 @@
  * migration-minute. QoS probing is off so the figure is the worker's own cost (probes add their
  * configured baseline + tail on purpose). Env: BENCH_WORKER_VMS (20), BENCH_WORKER_TIME_SCALE (1).
  */
+
 import { randomBytes } from "node:crypto";
 import { createEventLog } from "../audit/eventLog.ts";
 import { followEvacuation } from "../cli/evacuate.ts";
 import { loadConfig } from "../config/load.ts";
 import { LabClusterBuilder } from "../lab/generate.ts";
+import { labPveClient } from "../lab/labClient.ts";
 import { startLab } from "../lab/server.ts";
 import { createLogger } from "../lib/logger.ts";
-import { createRedis } from "../lib/redis.ts";
-import { Secret } from "../lib/secret.ts";
+import { createRedis, deleteByPrefix } from "../lib/redis.ts";
 import { planForNode } from "../planning/planForNode.ts";
-import { createHttpPveClient } from "../proxmox/httpClient.ts";
 import type { PveClient } from "../proxmox/port.ts";
 import { createEvacuationQueue } from "../worker/queue.ts";
 import { startWorkerRuntime } from "../worker/runtime.ts";
@@ -42,15 +42,7 @@ const bench: Benchmark = async () => {
   const builder = new LabClusterBuilder({ nodes: 3, seed: 3, nodeMemoryGiB: 256 });
   for (let i = 0; i < vms; i++) builder.vm(1001 + i, { node: "node1", workload: "idle", memoryGiB: 1 });
   const lab = await startLab({ port: 0, cluster: builder.build(), timeScale, authFailureDelayMs: 0 });
-  const http = createHttpPveClient({
-    host: lab.host,
-    port: lab.port,
-    tokenId: lab.tokenId,
-    tokenSecret: new Secret(lab.tokenSecret),
-    fingerprint: lab.fingerprint,
-    timeoutMs: 10_000,
-    retries: 2,
-  });
+  const http = labPveClient(lab);
   const { client: pve, counts } = counting(http);
   const redis = createRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   const prefix = `bench-worker-${randomBytes(4).toString("hex")}`;
@@ -93,8 +85,7 @@ const bench: Benchmark = async () => {
     await runtime.close();
     await queue.queue.obliterate({ force: true });
     await queue.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await deleteByPrefix(redis, prefix);
     await redis.quit();
     await http.close();
     await lab.close();

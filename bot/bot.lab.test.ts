@@ -6,6 +6,7 @@
  */
 // discord.js first: vega-lite (loaded by the worker's chart) sets Set.prototype.toJSON, which breaks
 // discord.js's event emitter when it loads afterwards.
+import { labPveClient } from "../lab/labClient.ts";
 import "discord.js";
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -16,9 +17,8 @@ import type { AppConfig } from "../config/schema.ts";
 import { LabClusterBuilder } from "../lab/generate.ts";
 import { type RunningLab, startLab } from "../lab/server.ts";
 import { createLogger } from "../lib/logger.ts";
-import { createRedis } from "../lib/redis.ts";
-import { Secret } from "../lib/secret.ts";
-import { createHttpPveClient, type HttpPveClient } from "../proxmox/httpClient.ts";
+import { createRedis, deleteByPrefix } from "../lib/redis.ts";
+import type { HttpPveClient } from "../proxmox/httpClient.ts";
 import { createEvacuationQueue, type EvacuationQueue } from "../worker/queue.ts";
 import { startWorkerRuntime, type WorkerRuntime } from "../worker/runtime.ts";
 import { type Bot, createBot } from "./createBot.ts";
@@ -97,15 +97,7 @@ beforeAll(async () => {
     .vm(201, { node: "node2", workload: "idle", memoryGiB: 1 })
     .build();
   lab = await startLab({ port: 0, cluster, timeScale: 40, authFailureDelayMs: 0 });
-  pve = createHttpPveClient({
-    host: lab.host,
-    port: lab.port,
-    tokenId: lab.tokenId,
-    tokenSecret: new Secret(lab.tokenSecret),
-    fingerprint: lab.fingerprint,
-    timeoutMs: 10_000,
-    retries: 2,
-  });
+  pve = labPveClient(lab);
   redis = createRedis("redis://127.0.0.1:6379");
   fake = await startFakeDiscord({
     applicationId: ID.app,
@@ -159,8 +151,7 @@ afterAll(async () => {
   await runtime?.close();
   await queue?.queue.obliterate({ force: true });
   await queue?.close();
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await deleteByPrefix(redis, prefix);
   await redis.quit();
   await fake?.close();
   await pve?.close();

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createEventLog, type EventLog } from "../audit/eventLog.ts";
 import type { ChatMessage } from "../commands/chatPort.ts";
 import { createLogger } from "../lib/logger.ts";
-import { createRedis } from "../lib/redis.ts";
+import { createRedis, deleteByPrefix } from "../lib/redis.ts";
 import { createEvacuationQueue, type EvacuationQueue } from "../worker/queue.ts";
 import type { ChannelPoster } from "./channelPoster.ts";
 import { createEventNotifier } from "./eventNotifier.ts";
@@ -24,8 +24,7 @@ beforeAll(() => {
 afterAll(async () => {
   await queue.queue.obliterate({ force: true });
   await queue.close();
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await deleteByPrefix(redis, prefix);
   await redis.quit();
 });
 

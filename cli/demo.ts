@@ -4,6 +4,7 @@
  * and evacuates node1 — plan, confirmation, live progress, one result card per VM, the summary, the
  * audit chain check — and writes each VM's RTT timeline chart to a folder.
  */
+
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
@@ -14,12 +15,11 @@ import { createCommandDeps } from "../commands/deps.ts";
 import { loadConfig } from "../config/load.ts";
 import { runConsoleCommand } from "../console/runConsoleCommand.ts";
 import { LabClusterBuilder } from "../lab/generate.ts";
+import { labPveClient } from "../lab/labClient.ts";
 import { startLab } from "../lab/server.ts";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
 import { createLogger } from "../lib/logger.ts";
-import { createRedis, describeRedisUrl } from "../lib/redis.ts";
-import { Secret } from "../lib/secret.ts";
-import { createHttpPveClient } from "../proxmox/httpClient.ts";
+import { createRedis, deleteByPrefix, describeRedisUrl } from "../lib/redis.ts";
 import { createEvacuationQueue } from "../worker/queue.ts";
 import { startWorkerRuntime } from "../worker/runtime.ts";
 import { outputOf, type Register } from "./program.ts";
@@ -81,15 +81,7 @@ export const register: Register = (program) => {
           MIGRATION_POLL_INTERVAL_MS: "250",
         },
       });
-      const pve = createHttpPveClient({
-        host: lab.host,
-        port: lab.port,
-        tokenId: lab.tokenId,
-        tokenSecret: new Secret(lab.tokenSecret),
-        fingerprint: lab.fingerprint,
-        timeoutMs: 10_000,
-        retries: 2,
-      });
+      const pve = labPveClient(lab);
       const events = createEventLog({ redis, prefix });
       const runtime = startWorkerRuntime({ config, redis, pve, logger: createLogger({ level: "warn" }) });
       const queue = createEvacuationQueue({ redis, prefix, events });
@@ -131,8 +123,7 @@ export const register: Register = (program) => {
         await runtime.close();
         await queue.queue.obliterate({ force: true });
         await queue.close();
-        const keys = await redis.keys(`${prefix}:*`);
-        if (keys.length > 0) await redis.del(...keys);
+        await deleteByPrefix(redis, prefix);
         await redis.quit();
         await pve.close();
         await lab.close();

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRedis } from "../lib/redis.ts";
+import { createRedis, deleteByPrefix } from "../lib/redis.ts";
 import { createPendingPlans, type PendingPlan } from "./pendingPlans.ts";
 
 const prefix = `test-plans-${randomBytes(4).toString("hex")}`;
@@ -35,8 +35,7 @@ beforeAll(() => {
   redis = createRedis("redis://127.0.0.1:6379");
 });
 afterAll(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await deleteByPrefix(redis, prefix);
   await redis.quit();
 });
 

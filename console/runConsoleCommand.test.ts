@@ -10,7 +10,7 @@ import { createCommandDeps } from "../commands/deps.ts";
 import { loadConfig } from "../config/load.ts";
 import { ErrorCodes } from "../lib/errors.ts";
 import { createLogger } from "../lib/logger.ts";
-import { createRedis } from "../lib/redis.ts";
+import { createRedis, deleteByPrefix } from "../lib/redis.ts";
 import { buildClusterData } from "../planning/fixtures/build.ts";
 import { fakePveClient } from "../planning/fixtures/fakeClient.ts";
 import { createEvacuationQueue, type EvacuationQueue } from "../worker/queue.ts";
@@ -46,8 +46,7 @@ beforeAll(() => {
 afterAll(async () => {
   await queue.queue.obliterate({ force: true });
   await queue.close();
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await deleteByPrefix(redis, prefix);
   await redis.quit();
 });
 

@@ -18,3 +18,13 @@ export function describeRedisUrl(url: string): string {
     return "(unparseable REDIS_URL)";
   }
 }
+
+/** Deletes every key under `prefix:` (tests, the demo, benchmarks); SCAN, so Redis is never blocked. */
+export async function deleteByPrefix(redis: Redis, prefix: string): Promise<void> {
+  let cursor = "0";
+  do {
+    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 500);
+    if (keys.length > 0) await redis.del(...keys);
+    cursor = next;
+  } while (cursor !== "0");
+}

@@ -1,10 +1,12 @@
 /** The worker's ops endpoint on real Redis with a real BullMQ Worker (a stand-in processor). */
+
 import { randomBytes } from "node:crypto";
 import { Queue, Worker } from "bullmq";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppConfig } from "../config/schema.ts";
 import { createLogger } from "../lib/logger.ts";
+import { deleteByPrefix } from "../lib/redis.ts";
 import type { MigrationJobData } from "../worker/jobData.ts";
 import type { MigrationResult } from "../worker/migrateVm.ts";
 import { QUEUE_NAME } from "../worker/queue.ts";
@@ -20,8 +22,7 @@ beforeAll(() => {
   redis = new Redis("redis://127.0.0.1:6379", { maxRetriesPerRequest: null });
 });
 afterAll(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await deleteByPrefix(redis, prefix);
   await redis.quit();
 });
 

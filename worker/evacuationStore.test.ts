@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
+import { deleteByPrefix } from "../lib/redis.ts";
 import { createEvacuationStore } from "./evacuationStore.ts";
 import { createMigrationLock } from "./migrationLock.ts";
 
@@ -12,8 +13,7 @@ beforeAll(() => {
   redis = new Redis({ host: "127.0.0.1", port: 6379, lazyConnect: false });
 });
 afterAll(async () => {
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
+  await deleteByPrefix(redis, prefix);
   await redis.quit();
 });
 

@@ -3,6 +3,7 @@
  * real probes against the lab's responders. The last test kills a worker process with SIGKILL
  * mid-migration and checks that the next worker adopts the task instead of migrating again.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -12,13 +13,13 @@ import { followEvacuation } from "../cli/evacuate.ts";
 import { loadConfig } from "../config/load.ts";
 import type { AppConfig } from "../config/schema.ts";
 import { LabClusterBuilder } from "../lab/generate.ts";
+import { labPveClient } from "../lab/labClient.ts";
 import { type RunningLab, startLab } from "../lab/server.ts";
 import { ErrorCodes } from "../lib/errors.ts";
 import { createLogger } from "../lib/logger.ts";
-import { createRedis } from "../lib/redis.ts";
-import { Secret } from "../lib/secret.ts";
+import { createRedis, deleteByPrefix } from "../lib/redis.ts";
 import { planForNode } from "../planning/planForNode.ts";
-import { createHttpPveClient, type HttpPveClient } from "../proxmox/httpClient.ts";
+import type { HttpPveClient } from "../proxmox/httpClient.ts";
 import { createEvacuationQueue, type EvacuationQueue } from "./queue.ts";
 import { startWorkerRuntime, type WorkerRuntime } from "./runtime.ts";
 
@@ -83,15 +84,7 @@ beforeAll(async () => {
     .vm(402, { node: "node4", workload: "idle", memoryGiB: 1 })
     .build();
   lab = await startLab({ port: 0, cluster, timeScale: TIME_SCALE, authFailureDelayMs: 0 });
-  pve = createHttpPveClient({
-    host: lab.host,
-    port: lab.port,
-    tokenId: lab.tokenId,
-    tokenSecret: new Secret(lab.tokenSecret),
-    fingerprint: lab.fingerprint,
-    timeoutMs: 10_000,
-    retries: 2,
-  });
+  pve = labPveClient(lab);
   redis = createRedis("redis://127.0.0.1:6379");
 });
 
@@ -105,8 +98,7 @@ afterEach(async () => {
 
 afterAll(async () => {
   for (const p of prefixes) {
-    const keys = await redis.keys(`${p}:*`);
-    if (keys.length > 0) await redis.del(...keys);
+    await deleteByPrefix(redis, p);
   }
   await redis.quit();
   await pve.close();

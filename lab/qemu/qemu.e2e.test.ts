@@ -5,6 +5,7 @@
  * carries QEMU's downtime and the prober, pinging the guests from the host through the lab's bridge,
  * measures what a client saw. A client can never see less than QEMU's stop-and-copy.
  */
+
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,13 +13,13 @@ import { createEventLog } from "../../audit/eventLog.ts";
 import { followEvacuation } from "../../cli/evacuate.ts";
 import { loadConfig } from "../../config/load.ts";
 import { createLogger } from "../../lib/logger.ts";
-import { createRedis } from "../../lib/redis.ts";
-import { Secret } from "../../lib/secret.ts";
+import { createRedis, deleteByPrefix } from "../../lib/redis.ts";
 import { planForNode } from "../../planning/planForNode.ts";
-import { createHttpPveClient, type HttpPveClient } from "../../proxmox/httpClient.ts";
+import type { HttpPveClient } from "../../proxmox/httpClient.ts";
 import { createEvacuationQueue, type EvacuationQueue } from "../../worker/queue.ts";
 import { startWorkerRuntime, type WorkerRuntime } from "../../worker/runtime.ts";
 import { LabClusterBuilder } from "../generate.ts";
+import { labPveClient } from "../labClient.ts";
 import { type RunningLab, startLab } from "../server.ts";
 import { checkQemuAvailability } from "./availability.ts";
 
@@ -50,15 +51,7 @@ if (process.env.PVE_EVACUATE_QEMU_E2E === "1") {
         .vm(102, { node: "node1", workload: "game", memoryGiB: 1 })
         .build();
       lab = await startLab({ port: 0, cluster, authFailureDelayMs: 0, qemu: { memoryMiB: 128 } });
-      pve = createHttpPveClient({
-        host: lab.host,
-        port: lab.port,
-        tokenId: lab.tokenId,
-        tokenSecret: new Secret(lab.tokenSecret),
-        fingerprint: lab.fingerprint,
-        timeoutMs: 10_000,
-        retries: 2,
-      });
+      pve = labPveClient(lab);
       redis = createRedis("redis://127.0.0.1:6379");
     }, 90_000);
 
@@ -69,8 +62,7 @@ if (process.env.PVE_EVACUATE_QEMU_E2E === "1") {
         await queue.close();
       }
       if (redis) {
-        const keys = await redis.keys(`${prefix}:*`);
-        if (keys.length > 0) await redis.del(...keys);
+        await deleteByPrefix(redis, prefix);
         await redis.quit();
       }
       await pve?.close();
