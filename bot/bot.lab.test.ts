@@ -6,7 +6,7 @@
  */
 // discord.js first: vega-lite (loaded by the worker's chart) sets Set.prototype.toJSON, which breaks
 // discord.js's event emitter when it loads afterwards.
-import { labPveClient } from "../lab/labClient.ts";
+import { labConnectionEnv, labPveClient } from "../lab/labClient.ts";
 import "discord.js";
 import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
@@ -112,11 +112,7 @@ beforeAll(async () => {
   });
   config = loadConfig({
     env: {
-      PVE_HOST: lab.host,
-      PVE_PORT: String(lab.port),
-      PVE_TOKEN_ID: lab.tokenId,
-      PVE_TOKEN_SECRET: lab.tokenSecret,
-      PVE_FINGERPRINT: lab.fingerprint,
+      ...labConnectionEnv(lab),
       REDIS_PREFIX: prefix,
       QOS_ALLOW_LOOPBACK: "1",
       QOS_BASELINE_MS: "300",

@@ -3,10 +3,12 @@
  * real API over HTTPS — and prints how to point pve-evacuate (or any PVE client) at it. Serves until
  * SIGINT/SIGTERM, then shuts down cleanly.
  */
+
 import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { z } from "zod";
 import { type FaultPlan, FaultPlan as FaultPlanSchema, parseFaultFlag } from "../lab/faults.ts";
+import { labConnectionEnv } from "../lab/labClient.ts";
 import { parseQemuGuests, qemuGuestLines, qemuLabCluster, qemuLabOptions } from "../lab/qemu/labCli.ts";
 import { type LabOptions, type RunningLab, startLab } from "../lab/server.ts";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
@@ -121,13 +123,7 @@ export function labDescription(lab: RunningLab) {
     tokenSecret: lab.tokenSecret,
     fingerprint: lab.fingerprint,
     caPem: lab.caPem,
-    env: {
-      PVE_HOST: lab.host,
-      PVE_PORT: String(lab.port),
-      PVE_TOKEN_ID: lab.tokenId,
-      PVE_TOKEN_SECRET: lab.tokenSecret,
-      PVE_FINGERPRINT: lab.fingerprint,
-    },
+    env: labConnectionEnv(lab),
     nodes: lab.cluster.nodes.map((n) => ({
       node: n.name,
       guests: guests.filter((g) => g.node === n.name).map((g) => g.vmid),

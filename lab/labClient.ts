@@ -17,3 +17,14 @@ export function labPveClient(lab: RunningLab): HttpPveClient {
     retries: 2,
   });
 }
+
+/** The `PVE_*` variables that point pve-evacuate at this lab (what `pve-evacuate lab` prints). */
+export function labConnectionEnv(lab: RunningLab): Record<string, string> {
+  return {
+    PVE_HOST: lab.host,
+    PVE_PORT: String(lab.port),
+    PVE_TOKEN_ID: lab.tokenId,
+    PVE_TOKEN_SECRET: lab.tokenSecret,
+    PVE_FINGERPRINT: lab.fingerprint,
+  };
+}

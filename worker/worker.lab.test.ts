@@ -13,7 +13,7 @@ import { followEvacuation } from "../cli/evacuate.ts";
 import { loadConfig } from "../config/load.ts";
 import type { AppConfig } from "../config/schema.ts";
 import { LabClusterBuilder } from "../lab/generate.ts";
-import { labPveClient } from "../lab/labClient.ts";
+import { labConnectionEnv, labPveClient } from "../lab/labClient.ts";
 import { type RunningLab, startLab } from "../lab/server.ts";
 import { ErrorCodes } from "../lib/errors.ts";
 import { createLogger } from "../lib/logger.ts";
@@ -36,11 +36,7 @@ const prefixes: string[] = [];
 
 function labEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
-    PVE_HOST: lab.host,
-    PVE_PORT: String(lab.port),
-    PVE_TOKEN_ID: lab.tokenId,
-    PVE_TOKEN_SECRET: lab.tokenSecret,
-    PVE_FINGERPRINT: lab.fingerprint,
+    ...labConnectionEnv(lab),
     QOS_ALLOW_LOOPBACK: "1",
     QOS_BASELINE_MS: "300",
     QOS_TAIL_MS: "300",

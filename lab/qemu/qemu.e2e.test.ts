@@ -19,7 +19,7 @@ import type { HttpPveClient } from "../../proxmox/httpClient.ts";
 import { createEvacuationQueue, type EvacuationQueue } from "../../worker/queue.ts";
 import { startWorkerRuntime, type WorkerRuntime } from "../../worker/runtime.ts";
 import { LabClusterBuilder } from "../generate.ts";
-import { labPveClient } from "../labClient.ts";
+import { labConnectionEnv, labPveClient } from "../labClient.ts";
 import { type RunningLab, startLab } from "../server.ts";
 import { checkQemuAvailability } from "./availability.ts";
 
@@ -74,11 +74,7 @@ if (process.env.PVE_EVACUATE_QEMU_E2E === "1") {
       if (!lab || !pve || !redis) throw new Error("set-up failed");
       const config = loadConfig({
         env: {
-          PVE_HOST: lab.host,
-          PVE_PORT: String(lab.port),
-          PVE_TOKEN_ID: lab.tokenId,
-          PVE_TOKEN_SECRET: lab.tokenSecret,
-          PVE_FINGERPRINT: lab.fingerprint,
+          ...labConnectionEnv(lab),
           REDIS_PREFIX: prefix,
           QOS_METHOD: "icmp",
           QOS_BASELINE_MS: "1000",
