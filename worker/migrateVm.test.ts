@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PveApiError } from "../lib/errors.ts";
+import { ErrorCodes, PveApiError } from "../lib/errors.ts";
 import type { PveClient, StartMigrationRequest } from "../proxmox/port.ts";
 import type { ClusterResource, TaskListEntry, TaskStatus } from "../proxmox/schemas.ts";
 import { formatUpid } from "../proxmox/upid.ts";
@@ -256,5 +256,76 @@ describe("migrateVm", () => {
     );
     expect(r).toMatchObject({ status: "skipped", error: "VM 100 failed; evacuation stopped" });
     expect(pve.posts).toHaveLength(0);
+  });
+
+  it("a job saved in a final step (worker died before reporting) reports it and never asks PVE again", async () => {
+    const pve = fakePve({});
+    const r = await migrateVm({ ...job, step: "failed", upid: "UPID:x" }, deps(pve.client).d);
+    expect(r).toMatchObject({ status: "failed", upid: "UPID:x" });
+    expect(pve.posts).toHaveLength(0);
+  });
+
+  it("a migrate lock without a task blocks a job saved in any step before the request", async () => {
+    const pve = fakePve({});
+    pve.vm.lock = "migrate";
+    const { d, states } = deps(pve.client);
+    const r = await migrateVm({ ...job, step: "baseline" }, d);
+    expect(r.status).toBe("blocked");
+    expect(r.error).toContain("locked (migrate)");
+    expect(states).toEqual(["blocked"]);
+    expect(pve.posts).toHaveLength(0);
+  });
+
+  it("a migrate POST that may have reached PVE is followed, not reported failed", async () => {
+    const pve = fakePve({});
+    const start = pve.client.startMigration;
+    let started: string | undefined;
+    pve.client.startMigration = async (req) => {
+      started = await start(req);
+      throw new PveApiError(
+        { method: "POST", path: "/nodes/node1/qemu/101/migrate", pveMessage: "timeout" },
+        ErrorCodes.MigrateNotRetried,
+      );
+    };
+    pve.client.nodeTasks = async () =>
+      started
+        ? [
+            {
+              upid: started,
+              node: "node1",
+              pid: 1,
+              pstart: 1,
+              starttime: T0 + 10,
+              type: "qmigrate",
+              id: "101",
+              user: "evac@pve!bot",
+            },
+          ]
+        : [];
+    const r = await migrateVm(job, deps(pve.client).d);
+    expect(r).toMatchObject({ status: "succeeded", upid: started });
+    expect(pve.posts).toHaveLength(1);
+  });
+
+  it("stops the probe thread when an error escapes", async () => {
+    const pve = fakePve({});
+    let finished = 0;
+    pve.client.taskStatus = async () => {
+      throw new Error("bug");
+    };
+    const { d } = deps(pve.client, {
+      qos: {
+        start: async () => ({
+          markMigrationStart: () => {},
+          markMigrationEnd: () => {},
+          finish: async () => {
+            finished++;
+            return { measured: false, reason: "stopped" };
+          },
+        }),
+      },
+    });
+    await expect(migrateVm(job, d)).rejects.toThrow("bug");
+    expect(finished).toBe(1);
   });
 });

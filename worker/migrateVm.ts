@@ -4,11 +4,17 @@
  * Everything outside (PVE, probes, pre-checks, persistence, events) is injected, so this file holds the
  * order of things and the crash rules, and the BullMQ adapter holds none of them.
  */
-import { PveApiError, userMessage } from "../lib/errors.ts";
+import { ErrorCodes, PveApiError, userMessage } from "../lib/errors.ts";
 import type { PveClient } from "../proxmox/port.ts";
 import { parseUpid } from "../proxmox/upid.ts";
 import type { MigrationJobData } from "./jobData.ts";
-import { decideRecovery, type MigrationEvent, type MigrationState, transition } from "./migrationState.ts";
+import {
+  decideRecovery,
+  type MigrationEvent,
+  type MigrationState,
+  TERMINAL_STATES,
+  transition,
+} from "./migrationState.ts";
 
 export interface PreCheckItem {
   name: string;
@@ -95,9 +101,51 @@ export interface MigrateVmDeps {
 
 const MIGRATION_TASK_TYPES = new Set(["qmigrate", "hamigrate", "vzmigrate"]);
 
+/**
+ * Runs (or resumes) one VM's migration. A probe thread started here is always stopped, even when an
+ * error escapes (the job is then retried and resumes from its saved step).
+ */
 export async function migrateVm(initial: MigrationJobData, deps: MigrateVmDeps): Promise<MigrationResult> {
+  let openProbe: QosSession | undefined;
+  const qos: MigrateVmDeps["qos"] = {
+    async start(job) {
+      const started = await deps.qos.start(job);
+      if ("notMeasured" in started) return started;
+      openProbe = started;
+      return {
+        markMigrationStart: () => started.markMigrationStart(),
+        markMigrationEnd: () => started.markMigrationEnd(),
+        finish: (migration) => {
+          openProbe = undefined;
+          return started.finish(migration);
+        },
+      };
+    },
+  };
+  try {
+    return await runMigration(initial, { ...deps, qos });
+  } catch (e) {
+    await openProbe?.finish().catch(() => undefined);
+    throw e;
+  }
+}
+
+async function runMigration(initial: MigrationJobData, deps: MigrateVmDeps): Promise<MigrationResult> {
   let job = { ...initial };
   const base = { vmid: job.vmid, name: job.name, source: job.source, target: job.target };
+
+  // Ended before the worker that ran it could report (it died in between): report, never run again.
+  if (TERMINAL_STATES.has(job.step)) {
+    const status = job.step as MigrationResult["status"];
+    return {
+      ...base,
+      status,
+      ...(job.upid ? { upid: job.upid } : {}),
+      ...(status === "succeeded"
+        ? {}
+        : { error: `ended ${status} before a worker restart; details are in the audit log` }),
+    };
+  }
 
   const move = async (event: MigrationEvent, patch: Partial<MigrationJobData> = {}, detail?: string) => {
     const from = job.step;
@@ -110,7 +158,11 @@ export async function migrateVm(initial: MigrationJobData, deps: MigrateVmDeps):
 
   const recovery = await recoveryDecision(job, deps.pve);
   if (recovery.kind === "refuse") {
-    if (job.step === "queued") await move({ type: "start" });
+    // Whatever step the job was saved in, nothing was asked of PVE: record it as a failed pre-check.
+    if (job.step !== "prechecking") {
+      job = { ...job, step: "prechecking" };
+      await deps.persist({ step: "prechecking" });
+    }
     await move({ type: "prechecks-failed", reason: recovery.reason }, {}, recovery.reason);
     return { ...base, status: "blocked", error: recovery.reason };
   }
@@ -173,6 +225,11 @@ export async function migrateVm(initial: MigrationJobData, deps: MigrateVmDeps):
       ...(job.withLocalDisks ? { withLocalDisks: true } : {}),
     });
   } catch (e) {
+    if (e instanceof PveApiError && e.code === ErrorCodes.MigrateNotRetried) {
+      // The request may have reached PVE: look for the task before calling it a failure.
+      const again = await recoveryDecision(job, deps.pve);
+      if (again.kind === "adopt") return follow(again.upid, session ?? notMeasured, false, checklist);
+    }
     const reason = userMessage(e);
     session?.markMigrationEnd();
     await move({ type: "request-failed", reason }, {}, reason);
@@ -211,11 +268,16 @@ export async function migrateVm(initial: MigrationJobData, deps: MigrateVmDeps):
     if (parseUpid(current).type === "hamigrate") {
       if (job.step === "requesting")
         await move({ type: "task-accepted", upid: current, ha: true }, { haUpid: current });
+      else if (job.step !== "ha-requested") {
+        // Adopted (e.g. HA started it for maintenance): align the saved step, run nothing again.
+        job = { ...job, step: "ha-requested", haUpid: current };
+        await deps.persist({ step: "ha-requested", haUpid: current });
+      }
       const ha = await waitForTask(current);
       if (ha.exitstatus !== "OK") {
         const lines = await readWholeLog(current);
         const reason = `HA refused the migration: ${lines.filter((l) => l !== "TASK OK").join(" ") || ha.exitstatus}`;
-        session?.markMigrationEnd();
+        qosSession?.markMigrationEnd();
         if (job.step === "ha-requested")
           await move({ type: "task-ended", ok: false, exitStatus: ha.exitstatus ?? "" }, {}, reason);
         const qos = qosSession ? await qosSession.finish() : qosOutcome;
@@ -231,6 +293,7 @@ export async function migrateVm(initial: MigrationJobData, deps: MigrateVmDeps):
       const real = await findHaMigrationTask(parseUpid(current).starttime);
       if (!real) {
         const reason = `HA accepted the request but no qmigrate task of VM ${job.vmid} appeared on ${job.source} within ${Math.round(deps.policy.haTaskTimeoutMs / 1000)} s (the token needs Sys.Audit on /nodes/${job.source} to see it)`;
+        qosSession?.markMigrationEnd();
         if (job.step === "ha-requested") await move({ type: "request-failed", reason }, {}, reason);
         const qos = qosSession ? await qosSession.finish() : qosOutcome;
         return {
@@ -380,7 +443,8 @@ async function recoveryDecision(job: MigrationJobData, pve: PveClient) {
     });
     tasks = listed
       .filter((t) => MIGRATION_TASK_TYPES.has(t.type))
-      // Without a saved request time only running tasks can be ours or someone else's: both block us.
+      // Without a saved request time only a running task can matter: ours or another party's, it is
+      // followed (adopted) rather than raced by a second request.
       .filter((t) => (sinceS !== undefined ? t.starttime >= sinceS : isRunning(t)))
       .map((t) => ({ upid: t.upid, type: t.type, running: isRunning(t), starttime: t.starttime }))
       .sort((a, b) => b.starttime - a.starttime);
