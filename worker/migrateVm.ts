@@ -156,6 +156,14 @@ async function runMigration(initial: MigrationJobData, deps: MigrateVmDeps): Pro
     return to;
   };
 
+  // Never started and the evacuation is over: skip without asking PVE anything.
+  if (job.step === "queued") {
+    const stopReason = await deps.shouldStop();
+    if (stopReason) {
+      await move({ type: "skip", reason: stopReason }, {}, stopReason);
+      return { ...base, status: "skipped", error: stopReason };
+    }
+  }
   const recovery = await recoveryDecision(job, deps.pve);
   if (recovery.kind === "refuse") {
     // Whatever step the job was saved in, nothing was asked of PVE: record it as a failed pre-check.

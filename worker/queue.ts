@@ -32,6 +32,9 @@ export interface QueueDeps {
   redis: Redis;
   prefix: string;
   events: EventSink;
+  /** Tries per job before it is reported failed (default 5, backing off from 5 s). */
+  attempts?: number;
+  backoffMs?: number;
 }
 
 export interface EvacuationQueue {
@@ -117,8 +120,8 @@ export function createEvacuationQueue(deps: QueueDeps): EvacuationQueue {
           opts: {
             jobId: jobIdFor(record.id, m.vmid),
             // Retries re-enter the runner, which adopts a started task instead of POSTing again.
-            attempts: 5,
-            backoff: { type: "exponential", delay: 5000 },
+            attempts: deps.attempts ?? 5,
+            backoff: { type: "exponential", delay: deps.backoffMs ?? 5000 },
             removeOnComplete: { age: 7 * 24 * 3600 },
             removeOnFail: { age: 30 * 24 * 3600 },
           },

@@ -3,15 +3,17 @@
  * concurrency 1, and our own Redis lock), each job run through migrateVm, every state change and
  * result appended to the event log, stop-on-failure applied across the evacuation.
  */
-import { DelayedError, type Job, Worker } from "bullmq";
+import { DelayedError, type Job, UnrecoverableError, Worker } from "bullmq";
 import type { Redis } from "ioredis";
+import { userMessage } from "../lib/errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { PveClient } from "../proxmox/port.ts";
 import { createEvacuationStore } from "./evacuationStore.ts";
 import { MigrationJobData } from "./jobData.ts";
 import { type MigrateVmDeps, type MigrationResult, migrateVm } from "./migrateVm.ts";
 import { createMigrationLock } from "./migrationLock.ts";
-import { type EventSink, QUEUE_NAME } from "./queue.ts";
+import { TERMINAL_STATES } from "./migrationState.ts";
+import { type EventSink, jobIdFor, QUEUE_NAME } from "./queue.ts";
 
 export interface WorkerPolicy {
   onFailure: "stop" | "continue";
@@ -73,12 +75,125 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
     return { ...result, qos: { ...rest, chartKey: key } };
   }
 
+  /**
+   * Stop-on-failure, the stored result, the audit events. Idempotent per VM, so a job re-run after a
+   * crash (or reported by the failed-job handler) never counts twice.
+   */
+  async function report(data: MigrationJobData, stored: MigrationResult): Promise<MigrationResult> {
+    const ctx = { actor, evacuationId: data.evacuationId, node: data.source, vmid: data.vmid };
+    // A task stopped by `cancel --abort-running` fails in PVE's words; for the operator it was a cancel.
+    const record = await store.get(data.evacuationId);
+    const result: MigrationResult =
+      stored.status === "failed" && record?.status === "cancelled"
+        ? {
+            ...stored,
+            status: "cancelled",
+            error: `${record.stopReason ?? "cancelled"}: ${stored.error ?? "task stopped"}`,
+          }
+        : stored;
+
+    if ((result.status === "failed" || result.status === "blocked") && deps.policy.onFailure === "stop") {
+      await store.halt(
+        data.evacuationId,
+        "stopped",
+        `VM ${data.vmid} (${data.name}) ${result.status}: ${result.error ?? ""}`.trim(),
+      );
+    }
+    // Stored before it is announced: whoever reacts to the event finds the full result.
+    const { record: ended, done } = await store.recordResult(data.evacuationId, result);
+    await deps.events.append({
+      ...ctx,
+      type: "migration.result",
+      status: auditStatus(result.status),
+      target: result.target,
+      ...(result.upid ? { upid: result.upid } : {}),
+      ...(result.pve
+        ? {
+            pve: {
+              ...(result.pve.durationMs !== undefined ? { durationMs: result.pve.durationMs } : {}),
+              ...(result.pve.downtimeMs !== undefined ? { downtimeMs: result.pve.downtimeMs } : {}),
+              ...(result.pve.transferredBytes !== undefined
+                ? { transferredBytes: result.pve.transferredBytes }
+                : {}),
+              ...(result.pve.totalBytes !== undefined ? { totalBytes: result.pve.totalBytes } : {}),
+              ...(result.pve.averageSpeedBytesPerSecond !== undefined
+                ? { averageSpeed: result.pve.averageSpeedBytesPerSecond }
+                : {}),
+            },
+          }
+        : {}),
+      ...(result.qos?.measured
+        ? {
+            qos: {
+              ...(result.qos.observedDowntimeMs !== null
+                ? { observedDowntimeMs: Math.round(result.qos.observedDowntimeMs) }
+                : {}),
+              ...(result.qos.summary
+                ? {
+                    loss: result.qos.summary.lossPct / 100,
+                    ...(result.qos.summary.delayMs !== undefined
+                      ? { delayMs: result.qos.summary.delayMs }
+                      : {}),
+                    ...(result.qos.summary.jitterMs !== undefined
+                      ? { jitterMs: result.qos.summary.jitterMs }
+                      : {}),
+                    grades: result.qos.summary.grades,
+                  }
+                : {}),
+              method: result.qos.method,
+              address: result.qos.address,
+            },
+          }
+        : {}),
+      ...(result.error
+        ? {
+            error: {
+              code: result.status === "blocked" ? "PRECHECK_FAILED" : result.status.toUpperCase(),
+              message: result.error,
+            },
+          }
+        : {}),
+    });
+
+    if (done) {
+      const results = await store.results(data.evacuationId);
+      const count = (s: MigrationResult["status"]) => results.filter((r) => r.status === s).length;
+      await deps.events.append({
+        actor,
+        evacuationId: ended.id,
+        node: ended.source,
+        type: "evacuation.finished",
+        status:
+          ended.status === "finished"
+            ? count("failed") + count("blocked") > 0
+              ? "failed"
+              : "completed"
+            : ended.status === "cancelled"
+              ? "cancelled"
+              : "stopped",
+        summary: {
+          moved: count("succeeded"),
+          failed: count("failed"),
+          skipped: count("skipped") + count("cancelled"),
+          blocked: count("blocked"),
+        },
+      });
+    }
+    return result;
+  }
+
   async function process(
     job: Job<MigrationJobData, MigrationResult>,
     token?: string,
   ): Promise<MigrationResult> {
-    let data = MigrationJobData.parse(job.data);
-    const owner = job.id ?? `${data.evacuationId}-${data.vmid}`;
+    const parsed = MigrationJobData.safeParse(job.data);
+    if (!parsed.success) {
+      throw new UnrecoverableError(
+        `job ${job.id} carries invalid data: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+      );
+    }
+    let data = parsed.data;
+    const owner = job.id ?? jobIdFor(data.evacuationId, data.vmid);
     if (!(await lock.acquire(owner))) {
       // Another worker migrates right now (BullMQ's own limit let two jobs through): come back later.
       log.warn({ job: owner, holder: await lock.holder() }, "migration lock held elsewhere; delaying job");
@@ -93,6 +208,11 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
     );
     const ctx = { actor, evacuationId: data.evacuationId, node: data.source, vmid: data.vmid };
     try {
+      // Reported already, then the worker died before BullMQ heard of it: hand back the same result.
+      const already = TERMINAL_STATES.has(data.step)
+        ? (await store.results(data.evacuationId)).find((r) => r.vmid === data.vmid)
+        : undefined;
+      if (already) return await report(data, already);
       const raw = await migrateVm(data, {
         pve: deps.pve,
         preCheck: async (j) => {
@@ -133,106 +253,24 @@ export function createWorker(deps: CreateWorkerDeps): Worker<MigrationJobData, M
         policy: deps.policy,
       });
       const stored = await storeChart(raw, `${deps.prefix}:chart:${data.evacuationId}:${data.vmid}`);
-      // A task stopped by `cancel --abort-running` fails in PVE's words; for the operator it was a cancel.
-      const record = await store.get(data.evacuationId);
-      const result: MigrationResult =
-        stored.status === "failed" && record?.status === "cancelled"
-          ? {
-              ...stored,
-              status: "cancelled",
-              error: `${record.stopReason ?? "cancelled"}: ${stored.error ?? "task stopped"}`,
-            }
-          : stored;
-
-      if ((result.status === "failed" || result.status === "blocked") && deps.policy.onFailure === "stop") {
-        await store.halt(
-          data.evacuationId,
-          "stopped",
-          `VM ${data.vmid} (${data.name}) ${result.status}: ${result.error ?? ""}`.trim(),
-        );
-      }
-      // Stored before it is announced: whoever reacts to the event finds the full result.
-      const { record: ended, done } = await store.recordResult(data.evacuationId, result);
-      await deps.events.append({
-        ...ctx,
-        type: "migration.result",
-        status: auditStatus(result.status),
-        target: result.target,
-        ...(result.upid ? { upid: result.upid } : {}),
-        ...(result.pve
-          ? {
-              pve: {
-                ...(result.pve.durationMs !== undefined ? { durationMs: result.pve.durationMs } : {}),
-                ...(result.pve.downtimeMs !== undefined ? { downtimeMs: result.pve.downtimeMs } : {}),
-                ...(result.pve.transferredBytes !== undefined
-                  ? { transferredBytes: result.pve.transferredBytes }
-                  : {}),
-                ...(result.pve.totalBytes !== undefined ? { totalBytes: result.pve.totalBytes } : {}),
-                ...(result.pve.averageSpeedBytesPerSecond !== undefined
-                  ? { averageSpeed: result.pve.averageSpeedBytesPerSecond }
-                  : {}),
-              },
-            }
-          : {}),
-        ...(result.qos?.measured
-          ? {
-              qos: {
-                ...(result.qos.observedDowntimeMs !== null
-                  ? { observedDowntimeMs: Math.round(result.qos.observedDowntimeMs) }
-                  : {}),
-                ...(result.qos.summary
-                  ? {
-                      loss: result.qos.summary.lossPct / 100,
-                      ...(result.qos.summary.delayMs !== undefined
-                        ? { delayMs: result.qos.summary.delayMs }
-                        : {}),
-                      ...(result.qos.summary.jitterMs !== undefined
-                        ? { jitterMs: result.qos.summary.jitterMs }
-                        : {}),
-                      grades: result.qos.summary.grades,
-                    }
-                  : {}),
-                method: result.qos.method,
-                address: result.qos.address,
-              },
-            }
-          : {}),
-        ...(result.error
-          ? {
-              error: {
-                code: result.status === "blocked" ? "PRECHECK_FAILED" : result.status.toUpperCase(),
-                message: result.error,
-              },
-            }
-          : {}),
-      });
-
-      if (done) {
-        const results = await store.results(data.evacuationId);
-        const count = (s: MigrationResult["status"]) => results.filter((r) => r.status === s).length;
-        await deps.events.append({
-          actor,
-          evacuationId: ended.id,
-          node: ended.source,
-          type: "evacuation.finished",
-          status:
-            ended.status === "finished"
-              ? count("failed") + count("blocked") > 0
-                ? "failed"
-                : "completed"
-              : ended.status === "cancelled"
-                ? "cancelled"
-                : "stopped",
-          summary: {
-            moved: count("succeeded"),
-            failed: count("failed"),
-            skipped: count("skipped") + count("cancelled"),
-            blocked: count("blocked"),
-          },
-        });
-      }
+      const result = await report(data, stored);
       deps.onResult?.(result, data);
       return result;
+    } catch (e) {
+      // The last attempt still gets a result, before the job fails: its evacuation ends, stop-on-failure
+      // applies to the next job and the node is freed.
+      if (!(e instanceof DelayedError) && job.attemptsMade + 1 >= (job.opts.attempts ?? 1)) {
+        await report(data, {
+          vmid: data.vmid,
+          name: data.name,
+          source: data.source,
+          target: data.target,
+          status: "failed",
+          ...(data.upid ? { upid: data.upid } : {}),
+          error: `the worker gave up after ${job.attemptsMade + 1} attempt(s): ${userMessage(e)}${data.upid ? `; check task ${data.upid} in PVE` : ""}`,
+        });
+      }
+      throw e;
     } finally {
       clearInterval(renew);
       await lock.release(owner);
