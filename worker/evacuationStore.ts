@@ -43,6 +43,8 @@ export interface EvacuationStore {
    */
   recordResult(id: string, result: MigrationResult): Promise<{ record: EvacuationRecord; done: boolean }>;
   results(id: string): Promise<MigrationResult[]>;
+  /** Frees the node an evacuation claimed (normally done by its last result). */
+  release(id: string): Promise<void>;
 }
 
 export function newEvacuationId(now: Date = new Date()): string {
@@ -156,6 +158,10 @@ export function createEvacuationStore(redis: Redis, prefix: string): EvacuationS
       await save(ended);
       await release(ended);
       return { record: ended, done };
+    },
+    async release(id) {
+      const r = await get(id);
+      if (r) await release(r);
     },
     async results(id) {
       const order = await redis.lrange(key.resultOrder(id), 0, -1);

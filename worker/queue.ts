@@ -127,7 +127,14 @@ export function createEvacuationQueue(deps: QueueDeps): EvacuationQueue {
           },
         };
       });
-      await queue.addBulk(jobs);
+      try {
+        await queue.addBulk(jobs);
+      } catch (e) {
+        // Nothing was queued: give the node back rather than leave it "being evacuated" forever.
+        await store.halt(record.id, "cancelled", "the jobs could not be queued");
+        await store.release(record.id);
+        throw e;
+      }
       for (const [i, m] of moves.entries()) {
         await deps.events.append({
           type: "migration.queued",
@@ -184,7 +191,10 @@ export function createEvacuationQueue(deps: QueueDeps): EvacuationQueue {
       }
       await store.halt(record.id, "cancelled", `cancelled by ${by.name ?? by.id}`);
       const removed: number[] = [];
-      for (const job of await jobsOf(record.id, ["waiting", "delayed", "prioritized"])) {
+      const waiting = await jobsOf(record.id, ["waiting", "delayed", "prioritized"]);
+      // A job between retries may already have a PVE task: it is running, not waiting.
+      const inFlight = waiting.filter((j) => j.data.upid !== undefined || j.data.haUpid !== undefined);
+      for (const job of waiting.filter((j) => !inFlight.includes(j))) {
         try {
           await job.remove();
           removed.push(job.data.vmid);
@@ -201,9 +211,10 @@ export function createEvacuationQueue(deps: QueueDeps): EvacuationQueue {
         }
       }
       const outcome: CancelOutcome = { evacuationId: record.id, removed };
-      const [running] = await jobsOf(record.id, ["active"]);
+      const [running] = [...(await jobsOf(record.id, ["active"])), ...inFlight];
       if (running) {
-        const upid = running.data.upid;
+        // An HA guest's real task may not be known yet; stopping the hamigrate is the next best thing.
+        const upid = running.data.upid ?? running.data.haUpid;
         if (abortRunning && upid) {
           await pve.stopTask(parseUpid(upid).node, upid);
           outcome.aborted = { vmid: running.data.vmid, upid };
