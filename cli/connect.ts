@@ -53,7 +53,7 @@ export function pveClientFromEnv(options: ConnectOptions = {}): ConnectedPveClie
       {
         key: "PVE_HOST",
         reason:
-          "not set: configure the cluster (PVE_HOST, PVE_TOKEN_ID, PVE_TOKEN_SECRET, PVE_FINGERPRINT or PVE_CA_FILE) or pass --cluster FILE",
+          "not set: configure the cluster (PVE_HOST, PVE_TOKEN_ID, PVE_TOKEN_SECRET, PVE_FINGERPRINT or PVE_CA_FILE) or, for read-only commands such as plan, pass --cluster FILE",
       },
     ]);
   }

@@ -3,7 +3,10 @@
  * `register(program)`; the list below is the explicit registry (no glob loading).
  */
 import { Command } from "commander";
+import { ZodError } from "zod";
 import { ConfigError, PveApiError, UserError } from "../lib/errors.ts";
+
+const kebab = (name: string) => name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
 export type Register = (program: Command) => void;
 
@@ -51,6 +54,14 @@ export async function runCli(argv: readonly string[], registry: readonly Registe
     if (typeof code === "string" && code.startsWith("commander.")) {
       const exitCode = (e as { exitCode?: number }).exitCode ?? 2;
       return code === "commander.helpDisplayed" || code === "commander.version" ? 0 : exitCode === 0 ? 0 : 2;
+    }
+    if (e instanceof ZodError) {
+      // Option values are parsed with zod in the commands; say which one is wrong, not a stack.
+      const problems = e.issues.map(
+        (i) => `${i.path.length > 0 ? `--${kebab(i.path.join("."))}` : "input"}: ${i.message}`,
+      );
+      io.stderr(`error: invalid option value: ${problems.join("; ")}\n`);
+      return 2;
     }
     if (e instanceof ConfigError || e instanceof UserError || e instanceof PveApiError) {
       io.stderr(`error: ${e.message}\n`);
