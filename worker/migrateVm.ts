@@ -440,8 +440,9 @@ function isRunning(t: { status?: string | undefined; endtime?: number | undefine
 async function recoveryDecision(job: MigrationJobData, pve: PveClient) {
   const resources = await pve.clusterResources("vm");
   const vm = resources.find((r) => r.vmid === job.vmid);
+  // 30 s of slack for clock skew between this host and PVE; older tasks are not ours.
   const sinceS =
-    job.requestedAtEpochMs !== undefined ? Math.floor(job.requestedAtEpochMs / 1000) - 1 : undefined;
+    job.requestedAtEpochMs !== undefined ? Math.floor(job.requestedAtEpochMs / 1000) - 30 : undefined;
   let tasks: { upid: string; type: string; running: boolean; starttime: number }[] = [];
   try {
     const listed = await pve.nodeTasks(job.source, {
