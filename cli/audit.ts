@@ -4,7 +4,7 @@
  */
 import type { Command } from "commander";
 import { Redis } from "ioredis";
-import { createEventLog, DEFAULT_PREFIX, type EventLog } from "../audit/eventLog.ts";
+import { createEventLog, type EventLog } from "../audit/eventLog.ts";
 import { EVENT_TYPES } from "../audit/events.ts";
 import {
   describeVerifyResult,
@@ -16,6 +16,7 @@ import {
 } from "../audit/query.ts";
 import { loadConfigFromProcess } from "../config/load.ts";
 import { ErrorCodes, UserError } from "../lib/errors.ts";
+import { describeRedisUrl } from "../lib/redis.ts";
 import { errorOutputOf, outputOf, type Register } from "./program.ts";
 
 export interface AuditCliDeps {
@@ -57,19 +58,8 @@ function eventType(value: string): string {
   );
 }
 
-/** Passwords in REDIS_URL never reach a message. */
-function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
-  } catch {
-    return "(unparsable REDIS_URL)";
-  }
-}
-
 async function withLog<T>(deps: AuditCliDeps, cmd: Command, fn: (log: EventLog) => Promise<T>): Promise<T> {
-  const { redisUrl } = loadConfigFromProcess(deps.env ?? process.env);
+  const { redisUrl, redisPrefix } = loadConfigFromProcess(deps.env ?? process.env);
   // One attempt, no reconnect loop: a CLI should say Redis is down, not hang.
   const redis = new Redis(redisUrl, {
     lazyConnect: true,
@@ -84,14 +74,14 @@ async function withLog<T>(deps: AuditCliDeps, cmd: Command, fn: (log: EventLog) 
     redis.disconnect();
     throw new UserError(
       ErrorCodes.RedisUnreachable,
-      `Cannot reach Redis at ${redactUrl(redisUrl)} (${e instanceof Error ? e.message : String(e)}).`,
+      `Cannot reach Redis at ${describeRedisUrl(redisUrl)} (${e instanceof Error ? e.message : String(e)}).`,
       "Start Redis or point REDIS_URL at it.",
     );
   }
   const err = errorOutputOf(cmd);
   const log = createEventLog({
     redis,
-    prefix: deps.prefix ?? DEFAULT_PREFIX,
+    prefix: deps.prefix ?? redisPrefix,
     onUnreadable: (id, reason) => err(`warning: audit entry ${id} skipped: ${reason}\n`),
   });
   try {

@@ -33,8 +33,6 @@ export interface WorkerRuntime {
   close(): Promise<void>;
 }
 
-export const DEFAULT_PREFIX = "pve-evacuate";
-
 export function startWorkerRuntime(o: WorkerRuntimeOptions): WorkerRuntime {
   const prefix = o.prefix ?? o.config.redisPrefix;
   const events = createEventLog({ redis: o.redis, prefix });
