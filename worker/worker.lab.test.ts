@@ -47,6 +47,16 @@ function labEnv(extra: Record<string, string> = {}): Record<string, string> {
   };
 }
 
+/** The worker stores a result before it logs it: wait for the evacuation's last event. */
+async function finishedLog(events: ReturnType<typeof createEventLog>, evacuationId: string) {
+  for (let i = 0; i < 100; i++) {
+    const log = await events.read({ evacuationId });
+    if (log.at(-1)?.event.type === "evacuation.finished") return log;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return events.read({ evacuationId });
+}
+
 function setup(extra: Record<string, string> = {}, startWorker = true) {
   const prefix = `test-worker-${randomBytes(4).toString("hex")}`;
   prefixes.push(prefix);
@@ -143,7 +153,7 @@ describe("worker against the lab", () => {
       expect(spans[i]?.[0]).toBeGreaterThanOrEqual(spans[i - 1]?.[1] ?? 0);
 
     expect((await queue.store.get(record.id))?.status).toBe("finished");
-    const log = await events.read({ evacuationId: record.id });
+    const log = await finishedLog(events, record.id);
     expect(log.filter((e) => e.event.type === "migration.result")).toHaveLength(3);
     expect(log.at(-1)?.event).toMatchObject({ type: "evacuation.finished", status: "completed" });
     expect((await events.verify()).ok).toBe(true);
@@ -248,7 +258,7 @@ describe("worker against the lab", () => {
     const vms = await pve.clusterResources("vm");
     expect(vms.find((r) => r.vmid === 401)).toMatchObject({ node: "node4", status: "running" });
     expect((await queue.store.get(record.id))?.status).toBe("cancelled");
-    const log = await events.read({ evacuationId: record.id });
+    const log = await finishedLog(events, record.id);
     expect(log.some((e) => e.event.type === "evacuation.cancelled")).toBe(true);
     expect(log.at(-1)?.event).toMatchObject({ type: "evacuation.finished", status: "cancelled" });
   });
