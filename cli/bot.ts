@@ -1,7 +1,8 @@
 /**
  * `pve-evacuate bot` (the Discord bot), `pve-evacuate register-commands [--global]` (put the slash
  * commands on Discord) and `pve-evacuate start` (bot and worker in one process). The first SIGINT or
- * SIGTERM stops cleanly (a running migration is finished by the worker); a second leaves at once.
+ * SIGTERM stops cleanly (a running migration is finished by the worker, up to 2 min); a second leaves
+ * at once. /metrics and /healthz on METRICS_PORT when set.
  */
 import type { Command } from "commander";
 import { createEventLog } from "../audit/eventLog.ts";
@@ -10,32 +11,12 @@ import { registerCommands } from "../bot/registerCommands.ts";
 import { loadConfigFromProcess } from "../config/load.ts";
 import { createLogger } from "../lib/logger.ts";
 import { createRedis, describeRedisUrl } from "../lib/redis.ts";
+import { onShutdown } from "../ops/shutdown.ts";
+import { startOpsForBot, startOpsForWorker } from "../ops/startOps.ts";
 import { createEvacuationQueue } from "../worker/queue.ts";
 import { startWorkerRuntime, type WorkerRuntime } from "../worker/runtime.ts";
 import { pveClientFromEnv } from "./connect.ts";
 import { errorOutputOf, outputOf, type Register } from "./program.ts";
-
-function untilSignal(
-  err: (t: string) => void,
-  stop: () => Promise<void>,
-  now: () => Promise<void>,
-): Promise<void> {
-  return new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: string) => {
-      signals++;
-      if (signals === 1) {
-        err(`${signal}: stopping (again to leave now)\n`);
-        stop().then(resolve, resolve);
-      } else {
-        err(`${signal}: leaving now\n`);
-        now().then(resolve, resolve);
-      }
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
-  });
-}
 
 async function runBot(command: Command, options: { register?: boolean; withWorker: boolean }) {
   const err = errorOutputOf(command);
@@ -61,20 +42,23 @@ async function runBot(command: Command, options: { register?: boolean; withWorke
     { redis: describeRedisUrl(config.redisUrl), pve: pve.source, worker: options.withWorker },
     "pve-evacuate running",
   );
-  await untilSignal(
-    err,
-    async () => {
-      await bot.stop();
-      await worker?.close();
-    },
-    async () => {
-      await bot.stop().catch(() => undefined);
-      await worker?.worker.close(true);
-    },
+  const ops = worker
+    ? await startOpsForWorker(worker, config, { redis, logger })
+    : await startOpsForBot(config, { redis, logger, isReady: () => bot.client.isReady() });
+  err("running; Ctrl-C stops (a running migration is finished first; twice: leave now)\n");
+  const shutdown = onShutdown(
+    [
+      { name: "bot", run: () => bot.stop() },
+      // Waiting past this hands the running job back: it stalls and the next worker adopts its task.
+      ...(worker ? [{ name: "worker", run: () => worker?.close(), timeoutMs: 120_000 }] : []),
+      { name: "ops", run: () => ops?.close() },
+      { name: "queue", run: () => queue.close() },
+      { name: "redis", run: () => redis.quit() },
+      { name: "pve", run: () => pve.close() },
+    ],
+    { logger, exitWhenDone: false },
   );
-  await queue.close();
-  await redis.quit();
-  await pve.close();
+  await shutdown.done;
 }
 
 export const register: Register = (program) => {
