@@ -31,3 +31,13 @@ export function createChannelPoster(client: Client): ChannelPoster {
     },
   };
 }
+
+/**
+ * True for an answer Discord will give again however often we ask (missing access, unknown channel or
+ * message, invalid body): retrying only burns the invalid-request budget. 429 and 5xx are transient.
+ */
+export function isPermanentDiscordError(e: unknown): boolean {
+  const status =
+    typeof e === "object" && e !== null && "status" in e ? (e as { status: unknown }).status : undefined;
+  return typeof status === "number" && status >= 400 && status < 500 && status !== 429;
+}

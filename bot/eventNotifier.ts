@@ -4,6 +4,7 @@
  * acknowledged only after its message went out. Delivery is at least once: a crash between posting
  * and acknowledging posts that message again.
  */
+
 import type { Redis } from "ioredis";
 import type { EventConsumer, EventLog } from "../audit/eventLog.ts";
 import type { AuditEvent } from "../audit/events.ts";
@@ -12,6 +13,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { MigrationResult } from "../worker/migrateVm.ts";
 import type { EvacuationQueue } from "../worker/queue.ts";
 import type { ChannelPoster } from "./channelPoster.ts";
+import { isPermanentDiscordError } from "./channelPoster.ts";
 import type { ProgressTracker } from "./progressTracker.ts";
 
 export const NOTIFIER_GROUP = "discord-notifier";
@@ -126,7 +128,10 @@ export function createEventNotifier(o: EventNotifierOptions): EventNotifier {
         await o.progress.start(id);
         return;
       case "migration.result": {
-        await o.progress.start(id);
+        // The result card matters more than the progress message: a failure there must not block it.
+        await o.progress
+          .start(id)
+          .catch((e) => log.warn({ err: e, evacuationId: id }, "progress message failed"));
         const result = await storedResult(event);
         const key = result.qos?.measured ? result.qos.chartKey : undefined;
         const chart = key ? await o.redis.getBuffer(key) : null;
@@ -172,6 +177,16 @@ export function createEventNotifier(o: EventNotifierOptions): EventNotifier {
             break;
           } catch (e) {
             if (e instanceof StoppingError) return;
+            if (isPermanentDiscordError(e)) {
+              // Discord will refuse this one forever (no access, unknown channel): skip it, so the
+              // events behind it are still posted.
+              log.error(
+                { err: e, event: stored.id, type: stored.event.type },
+                "Discord refused the post; skipping it",
+              );
+              await c.ack(stored.id);
+              break;
+            }
             // Not acknowledged: retried here, and after a restart if we stop first.
             log.warn(
               { err: e, event: stored.id, type: stored.event.type, attempt },

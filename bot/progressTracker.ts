@@ -10,7 +10,7 @@ import { evacuationLabel, progressCard } from "../commands/cards.ts";
 import { loadProgressView } from "../commands/progressView.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { EvacuationQueue } from "../worker/queue.ts";
-import type { ChannelPoster } from "./channelPoster.ts";
+import { type ChannelPoster, isPermanentDiscordError } from "./channelPoster.ts";
 
 const State = z.object({
   channelId: z.string(),
@@ -82,7 +82,15 @@ export function createProgressTracker(o: {
       return;
     }
     if (!shouldEdit(state, shown, now(), minInterval)) return;
-    await o.poster.edit(state.channelId, state.messageId, { cards: [card] });
+    try {
+      await o.poster.edit(state.channelId, state.messageId, { cards: [card] });
+    } catch (e) {
+      if (!isPermanentDiscordError(e)) throw e;
+      // Deleted message or lost access: stop editing it (each refusal counts against Discord's limit).
+      log.warn({ err: e, evacuationId: id }, "progress message can no longer be edited; dropping it");
+      await o.redis.srem(setKey, id);
+      return;
+    }
     await save(id, { ...state, shown, editedAt: now() });
   }
 
@@ -119,9 +127,12 @@ export function createProgressTracker(o: {
       if (timer) return;
       timer = setInterval(() => {
         if (running) return;
-        running = tracker.tick().finally(() => {
-          running = undefined;
-        });
+        running = tracker
+          .tick()
+          .catch((e) => log.warn({ err: e }, "progress tick failed; next tick retries"))
+          .finally(() => {
+            running = undefined;
+          });
       }, tickMs);
     },
     async stop() {

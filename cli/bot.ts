@@ -43,7 +43,7 @@ async function runBot(command: Command, options: { register?: boolean; withWorke
     "pve-evacuate running",
   );
   const ops = worker
-    ? await startOpsForWorker(worker, config, { redis, logger })
+    ? await startOpsForWorker(worker, config, { redis, logger, isDiscordReady: () => bot.client.isReady() })
     : await startOpsForBot(config, { redis, logger, isReady: () => bot.client.isReady() });
   err("running; Ctrl-C stops (a running migration is finished first; twice: leave now)\n");
   const shutdown = onShutdown(

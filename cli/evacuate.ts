@@ -155,7 +155,8 @@ export function registerEvacuate(deps: EvacuateDeps = {}): Register {
             requestedBy: actor,
           });
           await events.append({ type: "evacuation.confirmed", actor, node, evacuationId: record.id });
-          if ((await queue.queue.getWorkers()).length === 0) {
+          // Only a hint: managed Redis may refuse CLIENT LIST, and the jobs are queued either way.
+          if ((await queue.queue.getWorkers().catch(() => undefined))?.length === 0) {
             err(`warning: no worker is connected; the jobs wait until 'pve-evacuate worker' runs.\n`);
           }
           if (!opts.json) out(`Queued evacuation ${record.id}: ${plan.moves.length} migration(s).\n`);

@@ -103,7 +103,9 @@ export const planButtons: ComponentHandler = {
         ? `Confirmed by ${chat.user.name}: queued as ${ids.join(", ")}.${failures.length > 0 ? ` Not queued: ${failures.join("; ")}` : ""}`
         : `Confirmed by ${chat.user.name}, but nothing was queued: ${failures.join("; ")}`;
     await chat.update({ cards: [settledPlanCard(card, outcome, ids.length > 0 ? "success" : "danger")] });
-    const noWorker = ids.length > 0 && (await deps.queue.queue.getWorkers()).length === 0;
+    // Only a hint: managed Redis may refuse CLIENT LIST, and the evacuation is queued either way.
+    const workers = ids.length > 0 ? await deps.queue.queue.getWorkers().catch(() => undefined) : undefined;
+    const noWorker = workers !== undefined && workers.length === 0;
     await chat.reply({
       ephemeral: true,
       text:

@@ -73,13 +73,21 @@ async function startOps(
 export async function startOpsForWorker(
   runtime: Pick<WorkerRuntime, "worker">,
   config: AppConfig,
-  deps: OpsDeps,
+  deps: OpsDeps & { isDiscordReady?: () => boolean },
 ): Promise<RunningOps | undefined> {
   if (deps.port === undefined && config.metricsPort === undefined) return undefined;
+  const { isDiscordReady } = deps;
   const { server, metrics, queue } = await startOps(config, deps, "worker", {
     redis: () => redisHealth(deps.redis),
     worker: async () =>
       runtime.worker.isRunning() ? { ok: true } : { ok: false, detail: "the worker is not taking jobs" },
+    // `pve-evacuate start` runs the bot in the same process: its gateway connection counts too.
+    ...(isDiscordReady
+      ? {
+          discord: async () =>
+            isDiscordReady() ? { ok: true } : { ok: false, detail: "not connected to the Discord gateway" },
+        }
+      : {}),
   });
   const unwire = wireWorkerMetrics(runtime.worker, metrics);
   let closing: Promise<void> | undefined;
