@@ -74,6 +74,24 @@ const failed: MigrationResult = {
 };
 
 describe("plan card", () => {
+  it("keeps the '… and N more' line within an embed's description limit for a long plan", () => {
+    const move = plan.moves[0];
+    if (!move) throw new Error("fixture has a move");
+    const long = {
+      ...plan,
+      moves: Array.from({ length: 30 }, (_, i) => ({
+        ...move,
+        vmid: 1000 + i,
+        name: `a-rather-long-container-name-${i}-${"x".repeat(60)}`,
+        notes: ["restart migration: the container stops, moves and starts again (it goes down)"],
+      })),
+    };
+    const card = planCard(long, { planId: "0123456789abcdef" });
+    const text = (card.lines ?? []).join("\n");
+    expect(text.length).toBeLessThan(4096);
+    expect(text).toMatch(/… and \d+ more/);
+  });
+
   it("lists moves in order, blocked guests with reasons, skipped ones, and offers Confirm/Cancel", () => {
     const card = planCard(plan, {
       planId: "0123456789abcdef",

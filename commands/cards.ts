@@ -24,9 +24,30 @@ export interface PlanCardOptions {
   dryRun?: boolean;
 }
 
-function capped<T>(items: readonly T[], line: (item: T) => string[], max = MAX_LIST): string[] {
-  const out = items.slice(0, max).flatMap(line);
-  if (items.length > max) out.push(`… and ${items.length - max} more`);
+/**
+ * At most `max` items and `budget` characters, then "… and N more": the count line must survive the
+ * adapters' hard limits (an embed description is clipped at 4096), or a plan would hide moves that
+ * Confirm then queues.
+ */
+function capped<T>(
+  items: readonly T[],
+  line: (item: T) => string[],
+  max = MAX_LIST,
+  budget = max === MAX_LIST ? 3500 : 900,
+): string[] {
+  const out: string[] = [];
+  let used = 0;
+  let shown = 0;
+  for (const item of items) {
+    if (shown >= max) break;
+    const lines = line(item);
+    const size = lines.reduce((n, l) => n + l.length + 1, 0);
+    if (shown > 0 && used + size > budget) break;
+    out.push(...lines);
+    used += size;
+    shown++;
+  }
+  if (items.length > shown) out.push(`… and ${items.length - shown} more`);
   return out;
 }
 
