@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
+  discordChannelCheck,
   discordCheck,
   evictionPolicyCheck,
   exitCodeOf,
@@ -97,6 +98,14 @@ describe("doctor verdicts", () => {
     expect(discordCheck({ status: 200, user: { id: "1", username: "bot" } }, "1").status).toBe("ok");
     expect(discordCheck({ status: 200, user: { id: "2", username: "bot" } }, "1").status).toBe("warn");
     expect(discordCheck({ status: 502 }, "1").status).toBe("warn");
+    const ok = { status: 200, user: { id: "1" } };
+    expect(discordChannelCheck({ ...ok, channelStatus: 200 }, "9")?.status).toBe("ok");
+    expect(discordChannelCheck({ ...ok, channelStatus: 403 }, "9")).toMatchObject({
+      status: "fail",
+      message: expect.stringContaining("channel 9"),
+    });
+    expect(discordChannelCheck({ ...ok, channelStatus: 404 }, "9")?.fix).toMatch(/DISCORD_CHANNEL_ID/);
+    expect(discordChannelCheck({ status: 401 }, "9")).toBeUndefined();
   });
 
   it("exits 1 only when something failed", () => {

@@ -218,6 +218,8 @@ export interface DiscordFacts {
   /** Why Discord could not be reached. */
   error?: string;
   user?: { id?: string; username?: string };
+  /** HTTP status of GET /channels/{DISCORD_CHANNEL_ID} with the bot token (asked only when the token works). */
+  channelStatus?: number;
 }
 
 export function discordCheck(f: DiscordFacts, applicationId: string): DoctorCheck {
@@ -253,6 +255,33 @@ export function discordCheck(f: DiscordFacts, applicationId: string): DoctorChec
     );
   }
   return check("discord", "ok", `the token is valid: bot ${who}`);
+}
+
+/** Where progress and results are posted: the bot must see it, or every post is refused. */
+export function discordChannelCheck(f: DiscordFacts, channelId: string): DoctorCheck | undefined {
+  if (f.status !== 200 || f.channelStatus === undefined) return undefined;
+  if (f.channelStatus === 200) return check("discord.channel", "ok", `the bot can see channel ${channelId}`);
+  if (f.channelStatus === 403) {
+    return check(
+      "discord.channel",
+      "fail",
+      `the bot may not see channel ${channelId} (403): progress and results could not be posted`,
+      "Give the bot's role View Channel, Send Messages, Embed Links, Attach Files and Read Message History on that channel.",
+    );
+  }
+  if (f.channelStatus === 404) {
+    return check(
+      "discord.channel",
+      "fail",
+      `channel ${channelId} is unknown to the bot (404)`,
+      "Check DISCORD_CHANNEL_ID (right-click the channel → Copy Channel ID) and that the bot was invited to that server.",
+    );
+  }
+  return check(
+    "discord.channel",
+    "warn",
+    `Discord answered HTTP ${f.channelStatus} to GET /channels/${channelId}`,
+  );
 }
 
 const MARK: Record<CheckStatus, string> = { ok: "ok  ", warn: "WARN", fail: "FAIL", skip: "skip" };

@@ -47,7 +47,21 @@ function byId(r: DoctorReport, id: string): DoctorCheck {
 beforeAll(async () => {
   lab = await startLab({ port: 0, nodes: 2, vms: 3, responders: false, authFailureDelayMs: 0 });
   discord = createServer((req, res) => {
-    const ok = req.url === "/api/v10/users/@me" && req.headers.authorization === `Bot ${BOT_TOKEN}`;
+    const authed = req.headers.authorization === `Bot ${BOT_TOKEN}`;
+    if (authed && req.url?.startsWith("/api/v10/channels/")) {
+      // The bot sees only the configured channel.
+      const known = req.url === `/api/v10/channels/${discordEnv().DISCORD_CHANNEL_ID}`;
+      res.writeHead(known ? 200 : 404, { "content-type": "application/json" });
+      res.end(
+        JSON.stringify(
+          known
+            ? { id: discordEnv().DISCORD_CHANNEL_ID, type: 0 }
+            : { message: "Unknown Channel", code: 10003 },
+        ),
+      );
+      return;
+    }
+    const ok = req.url === "/api/v10/users/@me" && authed;
     res.writeHead(ok ? 200 : 401, { "content-type": "application/json" });
     res.end(
       JSON.stringify(
@@ -84,6 +98,7 @@ describe("doctor against the lab", () => {
       "pve.token": "ok",
       "pve.privileges": "ok",
       discord: "ok",
+      "discord.channel": "ok",
     });
     expect(r.ok).toBe(true);
     expect(byId(r, "discord").message).toContain("evacuate-bot");
@@ -171,5 +186,18 @@ describe("doctor against the lab", () => {
     });
     expect(code).toBe(0);
     expect(out.join("")).toMatch(/^ok {4}pve\.privileges/m);
+  });
+});
+
+describe("doctor and the Discord channel", () => {
+  it("fails when the bot cannot see DISCORD_CHANNEL_ID, saying how to fix it", async () => {
+    const r = await runDoctor({
+      env: { ...labEnv(), ...discordEnv(), DISCORD_CHANNEL_ID: "423456789012345678" },
+    });
+    expect(byId(r, "discord.channel")).toMatchObject({
+      status: "fail",
+      message: "channel 423456789012345678 is unknown to the bot (404)",
+    });
+    expect(r.ok).toBe(false);
   });
 });

@@ -17,6 +17,7 @@ import {
   type DiscordFacts,
   type DoctorCheck,
   type DoctorReport,
+  discordChannelCheck,
   discordCheck,
   evictionPolicyCheck,
   fingerprintMismatchCheck,
@@ -301,12 +302,18 @@ export async function discordFacts(
       return { status: res.status };
     }
     const body = (await res.json()) as { id?: unknown; username?: unknown };
+    const channel = await doFetch(`${base}/v${DISCORD_API_VERSION}/channels/${discord.channelId}`, {
+      headers: { Authorization: `Bot ${discord.token.reveal()}` },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await channel.body?.cancel();
     return {
       status: 200,
       user: {
         ...(typeof body.id === "string" ? { id: body.id } : {}),
         ...(typeof body.username === "string" ? { username: body.username } : {}),
       },
+      channelStatus: channel.status,
     };
   } catch (e) {
     const info = errorInfo(e);
@@ -345,9 +352,10 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
   const discord: Promise<DoctorCheck[]> = broken.has("discord")
     ? Promise.resolve(notConfigured(["discord"], "DISCORD_* invalid"))
     : config?.discord
-      ? discordFacts(config.discord, timeoutMs, options.fetch).then((f) => [
-          discordCheck(f, config.discord?.applicationId ?? ""),
-        ])
+      ? discordFacts(config.discord, timeoutMs, options.fetch).then((f) => {
+          const channel = discordChannelCheck(f, config.discord?.channelId ?? "");
+          return [discordCheck(f, config.discord?.applicationId ?? ""), ...(channel ? [channel] : [])];
+        })
       : Promise.resolve(
           notConfigured(
             ["discord"],
