@@ -24,6 +24,8 @@ describe("startProbe (worker thread)", () => {
     try {
       await sleep(200);
       probe.mark("migrationStart");
+      // Let probes sent before the mark finish their handshake, so none of them meets the closed port.
+      await sleep(50);
       await close(server);
       const down = probe.now();
       await sleep(300);
