@@ -27,6 +27,7 @@ export const ErrorCodes = {
   MigrateNotRetried: "MIGRATE_NOT_RETRIED",
   AuditChainBroken: "AUDIT_CHAIN_BROKEN",
   RedisUnreachable: "REDIS_UNREACHABLE",
+  StartupFailed: "STARTUP_FAILED",
   QosProbeUnavailable: "QOS_PROBE_UNAVAILABLE",
 } as const;
 

@@ -5,8 +5,14 @@
  */
 import { Redis } from "ioredis";
 
-export function createRedis(url: string): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: false });
+export function createRedis(url: string, options: { failFast?: boolean } = {}): Redis {
+  // failFast: a command fails after one reconnect attempt instead of waiting for Redis to come back,
+  // for paths that answer a person (a chat command must say "Redis is down", not hang and run later).
+  const redis = new Redis(url, { maxRetriesPerRequest: options.failFast ? 1 : null, lazyConnect: false });
+  // Connection errors reach callers through their failing commands (and /healthz, doctor); without a
+  // listener ioredis would also print every reconnect attempt as "Unhandled error event".
+  redis.on("error", () => {});
+  return redis;
 }
 
 export function describeRedisUrl(url: string): string {

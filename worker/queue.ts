@@ -78,6 +78,8 @@ export function jobIdFor(evacuationId: string, vmid: number): string {
 
 export function createEvacuationQueue(deps: QueueDeps): EvacuationQueue {
   const queue = new Queue<MigrationJobData>(QUEUE_NAME, { connection: deps.redis, prefix: deps.prefix });
+  // Redis errors surface through the failing calls below; BullMQ would otherwise print each one.
+  queue.on("error", () => {});
   const store = createEvacuationStore(deps.redis, deps.prefix);
 
   async function jobsOf(evacuationId: string, states: ("active" | "waiting" | "delayed" | "prioritized")[]) {
