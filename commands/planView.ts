@@ -36,21 +36,26 @@ export const PlanView = z.object({
 });
 export type PlanView = z.infer<typeof PlanView>;
 
+/** A planned move as plans are shown and stored (plain data, no planner internals). */
+export function moveView(m: Plan["moves"][number]): PlanView["moves"][number] {
+  return {
+    vmid: m.vmid,
+    name: m.name,
+    type: m.type,
+    source: m.source,
+    target: m.target,
+    memoryBytes: m.memoryBytes,
+    mode: m.mode,
+    withLocalDisks: m.withLocalDisks,
+    notes: [...m.notes],
+  };
+}
+
 export function planViewOf(plan: Plan, kind: PlanView["kind"], node = plan.source): PlanView {
   return {
     kind,
     node,
-    moves: plan.moves.map((m) => ({
-      vmid: m.vmid,
-      name: m.name,
-      type: m.type,
-      source: m.source,
-      target: m.target,
-      memoryBytes: m.memoryBytes,
-      mode: m.mode,
-      withLocalDisks: m.withLocalDisks,
-      notes: [...m.notes],
-    })),
+    moves: plan.moves.map(moveView),
     blocked: plan.blocked.map((b) => ({ vmid: b.vmid, name: b.name, reasons: [...b.reasons] })),
     skipped: plan.skipped.map((s) => ({ vmid: s.vmid, name: s.name, reason: s.reason })),
     targets: plan.targets.map((t) => ({

@@ -10,7 +10,7 @@ import type { ClusterView } from "../planning/clusterView.ts";
 import { reservedBytes } from "../planning/constraints.ts";
 import { type PlannedMove, planEvacuation } from "../planning/plan.ts";
 import type { PendingMove } from "./pendingPlans.ts";
-import type { PlanView } from "./planView.ts";
+import { moveView, type PlanView } from "./planView.ts";
 
 export interface ReturnRequest {
   node: string;
@@ -78,17 +78,7 @@ export function planReturn(view: ClusterView, req: ReturnRequest, policy: Migrat
         })),
       });
   }
-  out.moves = all.map((m) => ({
-    vmid: m.vmid,
-    name: m.name,
-    type: m.type,
-    source: m.source,
-    target: m.target,
-    memoryBytes: m.memoryBytes,
-    mode: m.mode,
-    withLocalDisks: m.withLocalDisks,
-    notes: [...m.notes],
-  }));
+  out.moves = all.map(moveView);
   out.targets = [
     {
       node: req.node,

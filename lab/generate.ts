@@ -7,7 +7,9 @@
  *     .vm(104, { node: "node1", hostpci: ["0000:01:00.0"] })
  *     .build();
  */
+
 import { createHash } from "node:crypto";
+import { seededRandom } from "../lib/seededRandom.ts";
 import {
   GiB,
   LabCluster,
@@ -20,18 +22,6 @@ import {
   type LabStorage,
   type WorkloadName,
 } from "./cluster.ts";
-
-/** mulberry32: tiny, fast, good enough to make a lab reproducible. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(rand: () => number, items: readonly T[]): T {
   return items[Math.floor(rand() * items.length)] as T;

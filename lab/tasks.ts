@@ -64,6 +64,20 @@ function ownerFields(user: string): { user: string; tokenid?: string } {
   return bang < 0 ? { user } : { user: user.slice(0, bang), tokenid: user.slice(bang + 1) };
 }
 
+/** The fields every task answer shares (status, list, cluster list), as PVE names them. */
+function listEntry(t: LabTask) {
+  return {
+    upid: t.upid,
+    node: t.node,
+    pid: t.pid,
+    pstart: t.pstart,
+    starttime: t.starttime,
+    type: t.type,
+    id: t.id,
+    ...ownerFields(t.user),
+  };
+}
+
 export class TaskRegistry {
   private readonly tasks = new Map<string, LabTask>();
   private nextPid = 0x3a_100;
@@ -132,14 +146,7 @@ export class TaskRegistry {
   /** GET .../tasks/{upid}/status */
   status(task: LabTask) {
     return {
-      upid: task.upid,
-      node: task.node,
-      pid: task.pid,
-      pstart: task.pstart,
-      starttime: task.starttime,
-      type: task.type,
-      id: task.id,
-      ...ownerFields(task.user),
+      ...listEntry(task),
       status: this.running(task) ? "running" : "stopped",
       ...(task.exitstatus !== undefined ? { exitstatus: task.exitstatus } : {}),
     };
@@ -178,14 +185,7 @@ export class TaskRegistry {
       .filter((t) => t.node === node)
       .sort((a, b) => b.starttime - a.starttime || b.pid - a.pid);
     const entry = (t: LabTask, status: string | undefined) => ({
-      upid: t.upid,
-      node: t.node,
-      pid: t.pid,
-      pstart: t.pstart,
-      starttime: t.starttime,
-      type: t.type,
-      id: t.id,
-      ...ownerFields(t.user),
+      ...listEntry(t),
       ...(t.endtime !== undefined ? { endtime: t.endtime } : {}),
       ...(status !== undefined ? { status } : {}),
     });
@@ -214,14 +214,7 @@ export class TaskRegistry {
       .sort((a, b) => b.starttime - a.starttime || b.pid - a.pid)
       .slice(0, limit)
       .map((t) => ({
-        upid: t.upid,
-        node: t.node,
-        pid: t.pid,
-        pstart: t.pstart,
-        starttime: t.starttime,
-        type: t.type,
-        id: t.id,
-        ...ownerFields(t.user),
+        ...listEntry(t),
         ...(t.endtime !== undefined ? { endtime: t.endtime, status: t.exitstatus } : {}),
         saved: t.endtime !== undefined ? "1" : "0",
       }));
