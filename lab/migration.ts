@@ -411,6 +411,20 @@ function sourceNodeBoot(rt: LabRuntime, node: string): number {
   return rt.cluster.node(node)?.bootEpochS ?? Math.floor(Date.now() / 1000) - 86_400;
 }
 
+/** Opens the ground-truth record of a migration; the run fills in what really happened. */
+function recordTruth(rt: LabRuntime, task: LabTask, g: LabGuest, target: string): LabMigrationTruth {
+  const truth: LabMigrationTruth = {
+    upid: task.upid,
+    vmid: g.vmid,
+    source: g.node,
+    target,
+    status: "running",
+    workload: g.workload,
+  };
+  rt.truths.push(truth);
+  return truth;
+}
+
 /** Starts a `qmigrate` task on the guest's node; returns the task (its UPID is the API's answer). */
 export function startQemuMigration(rt: LabRuntime, req: QemuMigrationRequest): LabTask {
   const g = req.guest;
@@ -423,15 +437,7 @@ export function startQemuMigration(rt: LabRuntime, req: QemuMigrationRequest): L
     nodeBootEpochS: sourceNodeBoot(rt, source),
   });
   const failure = rt.faults.migrationFailure(g.vmid);
-  const truth: LabMigrationTruth = {
-    upid: task.upid,
-    vmid: g.vmid,
-    source,
-    target: req.target,
-    status: "running",
-    workload: g.workload,
-  };
-  rt.truths.push(truth);
+  const truth = recordTruth(rt, task, g, req.target);
   const ha = rt.cluster.haOf(g.vmid);
   const settleHa = () => {
     if (ha && req.byHa) {
@@ -482,15 +488,7 @@ export function startLxcMigration(rt: LabRuntime, req: LxcMigrationRequest): Lab
     line(`migration aborted (duration ${formatDuration(t)}): CT is locked (${g.lock})`, "err");
     steps.push({ atMs: t + 5, kind: "finish", exitstatus: "migration aborted" });
   }
-  const truth: LabMigrationTruth = {
-    upid: task.upid,
-    vmid: g.vmid,
-    source,
-    target: req.target,
-    status: "running",
-    workload: g.workload,
-  };
-  rt.truths.push(truth);
+  const truth = recordTruth(rt, task, g, req.target);
   if (g.lock !== undefined) {
     // already decided above
   } else if (running && req.online && !req.restart) {
