@@ -273,6 +273,14 @@ async function runMigration(initial: MigrationJobData, deps: MigrateVmDeps): Pro
       ...(adopted ? { adopted: true } : {}),
     });
 
+    /** HA refused, or its real task never showed: the VM never left; close the probe and report. */
+    const haFailed = async (event: MigrationEvent, reason: string): Promise<MigrationResult> => {
+      qosSession?.markMigrationEnd();
+      if (job.step === "ha-requested") await move(event, {}, reason);
+      const qos = qosSession ? await qosSession.finish() : qosOutcome;
+      return { ...base, status: "failed", upid: current, error: reason, ...(qos ? { qos } : {}), ...extra() };
+    };
+
     if (parseUpid(current).type === "hamigrate") {
       if (job.step === "requesting")
         await move({ type: "task-accepted", upid: current, ha: true }, { haUpid: current });
@@ -285,33 +293,12 @@ async function runMigration(initial: MigrationJobData, deps: MigrateVmDeps): Pro
       if (ha.exitstatus !== "OK") {
         const lines = await readWholeLog(current);
         const reason = `HA refused the migration: ${lines.filter((l) => l !== "TASK OK").join(" ") || ha.exitstatus}`;
-        qosSession?.markMigrationEnd();
-        if (job.step === "ha-requested")
-          await move({ type: "task-ended", ok: false, exitStatus: ha.exitstatus ?? "" }, {}, reason);
-        const qos = qosSession ? await qosSession.finish() : qosOutcome;
-        return {
-          ...base,
-          status: "failed",
-          upid: current,
-          error: reason,
-          ...(qos ? { qos } : {}),
-          ...extra(),
-        };
+        return haFailed({ type: "task-ended", ok: false, exitStatus: ha.exitstatus ?? "" }, reason);
       }
       const real = await findHaMigrationTask(parseUpid(current).starttime);
       if (!real) {
         const reason = `HA accepted the request but no qmigrate task of VM ${job.vmid} appeared on ${job.source} within ${Math.round(deps.policy.haTaskTimeoutMs / 1000)} s (the token needs Sys.Audit on /nodes/${job.source} to see it)`;
-        qosSession?.markMigrationEnd();
-        if (job.step === "ha-requested") await move({ type: "request-failed", reason }, {}, reason);
-        const qos = qosSession ? await qosSession.finish() : qosOutcome;
-        return {
-          ...base,
-          status: "failed",
-          upid: current,
-          error: reason,
-          ...(qos ? { qos } : {}),
-          ...extra(),
-        };
+        return haFailed({ type: "request-failed", reason }, reason);
       }
       current = real;
       if (job.step === "ha-requested")
